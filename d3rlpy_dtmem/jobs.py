@@ -187,8 +187,12 @@ def _check_envs(
 
 
 def _epoch_evaluation(specs: Sequence[Any], episodes: int, seed: int) -> Any:
-    """``algo -> metrics``: mean return (and task score) of each env, for every epoch."""
-    from .evaluation.envspec import evaluate_envs
+    """``algo -> metrics``: mean return and scores of each env, for every epoch.
+
+    Metrics: ``eval_<kind>_<name>_return``, ``..._score`` (the main score of scored kinds) and
+    ``..._dqn_score`` (Atari games with a DQN reference).
+    """
+    from .evaluation.envspec import DQN_NORMALIZED, evaluate_envs
 
     def run(algo: Any) -> dict[str, float]:
         metrics = {}
@@ -198,6 +202,8 @@ def _epoch_evaluation(specs: Sequence[Any], episodes: int, seed: int) -> Any:
             metrics[f"eval_{name}_return"] = task.result.mean_return
             if task.score_name != "return":
                 metrics[f"eval_{name}_score"] = float(task.scores.mean())
+            if DQN_NORMALIZED in task.other_scores:
+                metrics[f"eval_{name}_dqn_score"] = float(task.other_scores[DQN_NORMALIZED].mean())
         return metrics
 
     return run

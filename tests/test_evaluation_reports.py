@@ -61,21 +61,27 @@ def _result(returns, successes=None):
 def test_report_writes_tables_summary_episodes_and_plots(tmp_path):
     pong = _result([[-20.7, 14.6], [-3.05, -3.05]])
     door = _result([[0, 0], [0, 0]], successes=np.array([[True, False], [True, True]]))
+    dqn = {"DQN-normalized score": (pong.returns + 20.7) / 37.31}
     tasks = [
-        TaskResult("atari:Pong", "human-normalized score", pong, (pong.returns + 20.7) / 35.3),
+        TaskResult("atari:Pong", "human-normalized score", pong, (pong.returns + 20.7) / 35.3, dqn),
         TaskResult("metaworld:door-lock-v3", "success rate", door, door.successes.astype(float)),
     ]
     files = write_report(tasks, tmp_path / "out", repetitions=200)
     report = files["report"].read_text()
     assert "| atari:Pong | 4 | -3.05 | human-normalized score | 0.500 |" in report
+    assert "| atari:Pong | 4 | -3.05 | DQN-normalized score | 0.473 |" in report  # 17.65/37.31
     assert "| metaworld:door-lock-v3 | 4 | 0.00 | success rate | 0.750 |" in report
     assert "| IQM | success rate | 1 |" in report
     summary = json.loads(files["summary"].read_text())
     assert summary["aggregates"]["human-normalized score"]["mean"]["point"] == pytest.approx(0.5)
+    dqn_mean = summary["aggregates"]["DQN-normalized score"]["mean"]["point"]
+    assert dqn_mean == pytest.approx(17.65 / 37.31)
     rows = files["episodes"].read_text().splitlines()
-    assert rows[0] == "task,seed,episode,return,length,success,score"
+    assert rows[0] == "task,seed,episode,return,length,success,score,DQN-normalized score"
     assert len(rows) == 1 + 8
-    for key in ("plot:human-normalized score", "plot:success rate"):
+    assert rows[2].split(",")[-2:] == ["1.0", str(35.3 / 37.31)]  # Pong, seed 0, episode 1
+    assert rows[-1].endswith(",1.0,")  # door-lock has no DQN score
+    for key in ("plot:human-normalized score", "plot:DQN-normalized score", "plot:success rate"):
         assert png_size(files[key])[0] > 0
 
 

@@ -6,7 +6,7 @@ import pytest
 from evaluation_helpers import cartpole, train_cartpole_dtmem
 from helpers import tiny_config
 
-from d3rlpy_dtmem.evaluation import EpisodeStats, episode_seed, evaluate
+from d3rlpy_dtmem.evaluation import EpisodeStats, EvaluationResult, episode_seed, evaluate
 from d3rlpy_dtmem.evaluation.envspec import (
     check_env_compatible,
     evaluate_envs,
@@ -120,6 +120,29 @@ def test_metaworld_tasks_are_scored_by_success_rate():
     assert task.label == "metaworld:reach-v3"
     assert task.result.lengths.max() <= 15
     np.testing.assert_array_equal(task.scores, task.result.successes.astype(float))
+    assert task.other_scores == {}
+
+
+def test_atari_tasks_carry_human_and_dqn_normalized_scores():
+    spec = parse_env_spec("atari:Pong")
+    assert spec.score_names == ("human-normalized score", "DQN-normalized score")
+    returns = np.array([[-20.7, 16.61], [14.6, -3.05]])
+    result = EvaluationResult(
+        seeds=(0, 1),
+        returns=returns,
+        lengths=np.ones(returns.shape, int),
+        successes=np.zeros(returns.shape, bool),
+        seconds=1.0,
+        batched=True,
+    )
+    task = spec.task_result(result)
+    assert list(task.all_scores()) == ["human-normalized score", "DQN-normalized score"]
+    np.testing.assert_allclose(task.scores, (returns + 20.7) / 35.3)
+    np.testing.assert_allclose(
+        task.other_scores["DQN-normalized score"], [[0, 1], [35.3 / 37.31, 0.473064]], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="env gym:CartPole-v1 has no 'success rate'"):
+        parse_env_spec("gym:CartPole-v1").scores(result, "success rate")
 
 
 def test_env_specs_parse_and_check():

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from d3rlpy_dtmem.convert.atari import game_splits
 from d3rlpy_dtmem.evaluation.aggregate import (
     aggregate_scores,
     iqm,
@@ -11,6 +12,7 @@ from d3rlpy_dtmem.evaluation.aggregate import (
 )
 from d3rlpy_dtmem.evaluation.scores import (
     atari_reference_table,
+    dqn_normalized_score,
     human_normalized_score,
     load_reference_table,
     normalized_score,
@@ -29,11 +31,26 @@ def test_human_normalized_scores_match_hand_computed_values():
     assert human_normalized_score(3629.45, "MsPacman") == pytest.approx(0.5)
 
 
+def test_dqn_normalized_scores_match_hand_computed_values():
+    # Pong: random -20.7, DQN 16.61 -> (score + 20.7) / 37.31
+    assert dqn_normalized_score(-20.7, "Pong") == pytest.approx(0.0)
+    assert dqn_normalized_score(16.61, "Pong") == pytest.approx(1.0)
+    assert dqn_normalized_score(0.0, "Pong") == pytest.approx(20.7 / 37.31)
+    # Alien: random 227.8, DQN 2484.49; 127.4 % (the paper's fine-tuned DT-Mem) is 3102.79...
+    assert dqn_normalized_score(227.8 + 1.274 * 2256.69, "Alien") == pytest.approx(1.274)
+    scores = dqn_normalized_score(np.array([1.7, 48.965]), "Breakout")  # DQN 96.23
+    np.testing.assert_allclose(scores, [0.0, 0.5])
+
+
 def test_the_shipped_table_holds_the_reference_games():
     table = atari_reference_table()
     assert len(table) == 33
-    for game in ("Alien", "MsPacman", "SpaceInvaders", "StarGunner", "Pong", "Breakout"):
-        assert set(table[game]) == {"random", "human"}
+    split_games = {game for games in game_splits().values() for game in games}
+    assert split_games <= set(table)  # every game of the DT-Mem splits is scored
+    for game, row in table.items():
+        assert set(row) == {"random", "human", "dqn"}
+        # DQN beats random play on every shipped game: the DQN scale is positive
+        assert row["dqn"] > row["random"] and row["human"] > row["random"], game
     table["Pong"]["human"] = 0.0  # a copy: the shipped values stay
     assert atari_reference_table()["Pong"]["human"] == 14.6
 

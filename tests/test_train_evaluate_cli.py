@@ -82,7 +82,7 @@ def atari_model(tmp_path):
     return tmp_path / "atari.d3"
 
 
-def test_evaluate_atari_scores_human_normalized(atari_model, tmp_path):
+def test_evaluate_atari_scores_human_and_dqn_normalized(atari_model, tmp_path):
     out = tmp_path / "pong"
     result = run(
         "evaluate",
@@ -90,12 +90,32 @@ def test_evaluate_atari_scores_human_normalized(atari_model, tmp_path):
         *("--max-episode-steps", 12, "--no-memory-plot", "--out", out),
     )
     assert result.exit_code == 0, result.output
-    (task,) = json.loads((out / "summary.json").read_text())["tasks"]
-    assert task["score_name"] == "human-normalized score"
+    human, dqn = json.loads((out / "summary.json").read_text())["tasks"]
+    assert human["score_name"] == "human-normalized score"
+    assert dqn["score_name"] == "DQN-normalized score"
     # 12 steps of Pong score at most a point or two: about random play
-    assert task["score"]["point"] == pytest.approx((task["mean_return"] + 20.7) / 35.3)
+    assert human["score"]["point"] == pytest.approx((human["mean_return"] + 20.7) / 35.3)
+    assert dqn["score"]["point"] == pytest.approx((dqn["mean_return"] + 20.7) / 37.31)
     assert_png(out / "human-normalized-score.png")
+    assert_png(out / "dqn-normalized-score.png")
     assert not (out / "memory_activity.png").exists()
+
+
+def test_epoch_evaluation_logs_return_human_and_dqn_scores(atari_model):
+    from d3rlpy_dtmem.evaluation.envspec import parse_env_spec
+    from d3rlpy_dtmem.jobs import _epoch_evaluation
+
+    algo = d3rlpy.load_learnable(str(atari_model))
+    evaluation = _epoch_evaluation([parse_env_spec("atari:Pong", max_episode_steps=8)], 1, 0)
+    metrics = evaluation(algo)
+    assert set(metrics) == {
+        "eval_atari_Pong_return",
+        "eval_atari_Pong_score",
+        "eval_atari_Pong_dqn_score",
+    }
+    mean_return = metrics["eval_atari_Pong_return"]
+    assert metrics["eval_atari_Pong_score"] == pytest.approx((mean_return + 20.7) / 35.3)
+    assert metrics["eval_atari_Pong_dqn_score"] == pytest.approx((mean_return + 20.7) / 37.31)
 
 
 def test_evaluate_with_an_adapter_plots_its_memory(atari_model, tmp_path):

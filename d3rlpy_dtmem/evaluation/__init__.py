@@ -16,6 +16,7 @@ from .report import TaskResult, markdown_report, summarize, write_report
 from .rollouts import EnvFactory, EpisodeStats, EvaluationResult, episode_seed, evaluate
 from .scores import (
     atari_reference_table,
+    dqn_normalized_score,
     human_normalized_score,
     load_reference_table,
     normalized_score,
@@ -38,6 +39,7 @@ __all__ = [
     "Windows",
     "aggregate_scores",
     "atari_reference_table",
+    "dqn_normalized_score",
     "check_env_compatible",
     "episode_seed",
     "evaluate",

@@ -4,8 +4,9 @@
 ==========  =========================================  ==================================
 kind        environment                                task score
 ==========  =========================================  ==================================
-atari       :func:`~d3rlpy_dtmem.envs.make_atari`      human-normalized (raw if the game
-            (DQN protocol)                             is not in the reference table)
+atari       :func:`~d3rlpy_dtmem.envs.make_atari`      human-normalized, and DQN-normalized
+            (DQN protocol)                             beside it (raw returns if the game is
+                                                       not in the reference table)
 metaworld   :func:`~d3rlpy_dtmem.envs.make_metaworld`  success (episodes end at the first)
 gym         ``gymnasium.make(id)``                     return
 ==========  =========================================  ==================================
@@ -24,10 +25,12 @@ from ..spaces import check_fits
 from .expert import DEFAULT_KAPPA
 from .report import TaskResult
 from .rollouts import EvaluationResult, evaluate
-from .scores import atari_reference_table, human_normalized_score
+from .scores import atari_reference_table, normalized_score
 
 __all__ = [
+    "DQN_NORMALIZED",
     "ENV_KINDS",
+    "HUMAN_NORMALIZED",
     "EnvSpec",
     "check_env_compatible",
     "evaluate_envs",
@@ -36,6 +39,9 @@ __all__ = [
 ]
 
 ENV_KINDS = ("atari", "metaworld", "gym")
+HUMAN_NORMALIZED = "human-normalized score"
+DQN_NORMALIZED = "DQN-normalized score"
+_REFERENCE_COLUMNS = {HUMAN_NORMALIZED: "human", DQN_NORMALIZED: "dqn"}
 # Meta-World pays at most 10 per step: the default target return of continuous models
 _METAWORLD_MAX_REWARD = 10.0
 
@@ -60,11 +66,16 @@ class EnvSpec:
         return f"{self.kind}:{self.name}"
 
     @property
-    def score_name(self) -> str:
-        """What :meth:`scores` measures."""
+    def score_names(self) -> tuple[str, ...]:
+        """The kinds of score :meth:`scores` gives, the main one first."""
         if self.kind == "atari" and self.name in atari_reference_table():
-            return "human-normalized score"
-        return "success rate" if self.kind == "metaworld" else "return"
+            return HUMAN_NORMALIZED, DQN_NORMALIZED
+        return ("success rate",) if self.kind == "metaworld" else ("return",)
+
+    @property
+    def score_name(self) -> str:
+        """The main score of the task."""
+        return self.score_names[0]
 
     @property
     def stop_on_success(self) -> bool:
@@ -96,13 +107,29 @@ class EnvSpec:
             env.action_space.seed(seed)
         return env
 
-    def scores(self, result: EvaluationResult) -> NDArray:
-        """(seeds, episodes) task scores of an evaluation (see the module table)."""
-        if self.score_name == "human-normalized score":
-            return human_normalized_score(result.returns, self.name)
+    def scores(self, result: EvaluationResult, score_name: str | None = None) -> NDArray:
+        """(seeds, episodes) scores of an evaluation, of kind ``score_name`` (one of
+        :attr:`score_names`; default the main score)."""
+        score_name = score_name or self.score_name
+        if score_name not in self.score_names:
+            known = ", ".join(self.score_names)
+            raise ValueError(f"env {self.label} has no {score_name!r} (it has: {known})")
+        if score_name in _REFERENCE_COLUMNS:
+            return normalized_score(result.returns, self.name, _REFERENCE_COLUMNS[score_name])
         if self.kind == "metaworld":
             return result.successes.astype(np.float64)
         return result.returns
+
+    def task_result(self, result: EvaluationResult) -> TaskResult:
+        """The evaluation with all its scores (main and further kinds)."""
+        main, *others = self.score_names
+        return TaskResult(
+            self.label,
+            main,
+            result,
+            self.scores(result, main),
+            {name: self.scores(result, name) for name in others},
+        )
 
 
 def parse_env_spec(text: str, max_episode_steps: int | None = None) -> EnvSpec:
@@ -218,5 +245,5 @@ def evaluate_envs(
             show_progress=show_progress,
             desc=spec.label,
         )
-        tasks.append(TaskResult(spec.label, spec.score_name, result, spec.scores(result)))
+        tasks.append(spec.task_result(result))
     return tasks

@@ -2,15 +2,16 @@
 
 Each task's episodes (all seeds pooled) are its runs: a task's score is the mean over its
 episodes with a bootstrap interval, and tasks measured with the same score (human-normalized,
-success rate, return) are aggregated together by IQM and mean with stratified-bootstrap
-intervals (:mod:`d3rlpy_dtmem.evaluation.aggregate`).
+DQN-normalized, success rate, return) are aggregated together by IQM and mean with
+stratified-bootstrap intervals (:mod:`d3rlpy_dtmem.evaluation.aggregate`). A task may carry
+several scores (Atari games: human- and DQN-normalized); each is reported under its kind.
 """
 
 import csv
 import dataclasses
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,26 @@ class TaskResult:
         score_name: what ``scores`` measures (``"human-normalized score"``...).
         result: the rollouts.
         scores: (seeds, episodes) task scores.
+        other_scores: further (seeds, episodes) scores of the same episodes by kind, e.g.
+            ``{"DQN-normalized score": ...}`` beside a human-normalized ``scores``.
     """
 
     label: str
     score_name: str
     result: EvaluationResult
     scores: NDArray
+    other_scores: Mapping[str, NDArray] = dataclasses.field(default_factory=dict)
+
+    def all_scores(self) -> dict[str, NDArray]:
+        """``{score kind: (seeds, episodes) scores}``, the main score first."""
+        return {self.score_name: self.scores, **self.other_scores}
+
+
+def _scored(tasks: Sequence[TaskResult]) -> Iterator[tuple[TaskResult, str, NDArray]]:
+    """``(task, score kind, scores)`` for every score of every task."""
+    for task in tasks:
+        for name, scores in task.all_scores().items():
+            yield task, name, scores
 
 
 def summarize(
@@ -49,30 +64,32 @@ def summarize(
 
     Returns:
         ``{"tasks": [...], "aggregates": {score_name: {"iqm": ..., "mean": ...}}}`` of
-        plain values (JSON-ready); intervals are ``{"point", "low", "high"}``.
+        plain values (JSON-ready); intervals are ``{"point", "low", "high"}``. A task with
+        several scores has one row per score kind.
     """
     if not tasks:
         raise ValueError("no tasks to summarize")
     rows = []
-    for task in tasks:
-        (interval,) = task_intervals(task.scores.reshape(-1, 1), repetitions, seed=seed)
+    groups: dict[str, list[NDArray]] = {}
+    for task, name, scores in _scored(tasks):
+        groups.setdefault(name, []).append(scores)
+        (interval,) = task_intervals(scores.reshape(-1, 1), repetitions, seed=seed)
         rows.append(
             {
                 "task": task.label,
-                "score_name": task.score_name,
+                "score_name": name,
                 "seeds": list(task.result.seeds),
-                "episodes": int(task.scores.size),
+                "episodes": int(scores.size),
                 "mean_return": task.result.mean_return,
                 "success_rate": task.result.success_rate,
                 "score": dataclasses.asdict(interval),
             }
         )
     aggregates = {}
-    for name in dict.fromkeys(task.score_name for task in tasks):
-        group = [task for task in tasks if task.score_name == name]
-        if len({task.scores.size for task in group}) != 1:
+    for name, group in groups.items():
+        if len({scores.size for scores in group}) != 1:
             continue  # stratified bootstrap needs as many runs per task
-        matrix = np.stack([task.scores.reshape(-1) for task in group], axis=1)  # (R, M)
+        matrix = np.stack([scores.reshape(-1) for scores in group], axis=1)  # (R, M)
         found = aggregate_scores(matrix, repetitions, seed=seed)
         aggregates[name] = {
             "tasks": len(group),
@@ -142,7 +159,7 @@ def write_report(
     with atomic_path(files["summary"]) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
     files["episodes"] = _write_episodes(tasks, out / "episodes.csv")
-    for name in dict.fromkeys(task.score_name for task in tasks):
+    for name in dict.fromkeys(row["score_name"] for row in summary["tasks"]):
         rows = [row for row in summary["tasks"] if row["score_name"] == name]
         files[f"plot:{name}"] = plot_task_scores(
             [row["task"] for row in rows],
@@ -154,13 +171,20 @@ def write_report(
 
 
 def _write_episodes(tasks: Sequence[TaskResult], path: Path) -> Path:
+    """One row per episode: its task's main ``score`` and a column per further score kind."""
+    others = list(dict.fromkeys(name for task in tasks for name in task.other_scores))
     with atomic_path(path) as temporary, open(temporary, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["task", "seed", "episode", "return", "length", "success", "score"])
+        header = ["task", "seed", "episode", "return", "length", "success", "score"]
+        writer.writerow(header + others)
         for task in tasks:
             result = task.result
             for row, seed in enumerate(result.seeds):
                 for episode in range(result.returns.shape[1]):
+                    extra = [
+                        task.other_scores[name][row, episode] if name in task.other_scores else ""
+                        for name in others
+                    ]
                     writer.writerow(
                         [
                             task.label,
@@ -170,6 +194,7 @@ def _write_episodes(tasks: Sequence[TaskResult], path: Path) -> Path:
                             result.lengths[row, episode],
                             int(result.successes[row, episode]),
                             task.scores[row, episode],
+                            *extra,
                         ]
                     )
     return path

@@ -1,13 +1,18 @@
 """Scores: raw returns, reference-normalized Atari scores, success rates.
 
-A reference table is a CSV file with a ``game`` column and one column per reference score
-(``random``, ``human``, ...). The package ships ``atari_scores.csv`` with the random and
-human scores used by the Atari literature (columns ``random`` and ``human``); any other
-reference (for example a DQN column) can be given as a table of the same form::
+A reference table is a CSV file with a ``game`` column and one column per reference score.
+The package ships ``atari_scores.csv`` for the 33 games of the DT-Mem splits, with columns
+
+* ``random`` and ``human``: the random-play and human scores of the Atari literature;
+* ``dqn``: DQN after 50M agent steps (200M frames, sticky actions), the agent that recorded
+  the DQN-Replay dataset, averaged over its 5 runs (the final iteration of Dopamine's DQN
+  baseline runs). It is the reference of the DQN-normalized scores of Multi-Game DT and DT-Mem.
+
+A score normalized by a reference column is::
 
     (score - random) / (reference - random)
 
-DQN reference scores are not shipped: see ``docs/evaluation.md``.
+so 0 is random play and 1 the reference. Any other table of the same form can be given.
 """
 
 import csv
@@ -21,6 +26,7 @@ from d3rlpy.types import NDArray
 __all__ = [
     "ReferenceTable",
     "atari_reference_table",
+    "dqn_normalized_score",
     "human_normalized_score",
     "load_reference_table",
     "normalized_score",
@@ -61,7 +67,7 @@ def _packaged_table() -> ReferenceTable:
 
 
 def atari_reference_table() -> ReferenceTable:
-    """The shipped random and human scores of 33 Atari games (a copy, safe to modify)."""
+    """The shipped random, human and DQN scores of 33 Atari games (a copy, safe to modify)."""
     return {game: dict(scores) for game, scores in _packaged_table().items()}
 
 
@@ -76,7 +82,7 @@ def normalized_score(
     Args:
         scores: raw scores (any shape).
         game: the game's name as in the table (ale-py names: ``"Pong"``, ``"MsPacman"``).
-        reference: the column to normalize by (``"human"`` in the shipped table).
+        reference: the column to normalize by (``"human"`` or ``"dqn"`` in the shipped table).
         table: a reference table (default: the shipped Atari table).
 
     Returns:
@@ -102,3 +108,8 @@ def normalized_score(
 def human_normalized_score(scores: NDArray | float, game: str) -> NDArray:
     """``(scores - random) / (human - random)`` with the shipped Atari table."""
     return normalized_score(scores, game, "human")
+
+
+def dqn_normalized_score(scores: NDArray | float, game: str) -> NDArray:
+    """``(scores - random) / (dqn - random)`` with the shipped Atari table."""
+    return normalized_score(scores, game, "dqn")
