@@ -33,6 +33,16 @@ def _seed(default: int = 0) -> Callable[[Any], Any]:
     return click.option("--seed", default=default, show_default=True, type=int, help="Random seed.")
 
 
+def _mmap_dir() -> Callable[[Any], Any]:
+    return click.option(
+        "--mmap-dir",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="Keep observations in memory-mapped stores in this folder (written on first "
+        "use) instead of in RAM: processes on one machine share one copy.",
+    )
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="d3rlpy-dtmem")
 def dtmem() -> None:
@@ -111,6 +121,7 @@ def demo(steps: int, episodes: int, trials: int, seed: int, out: str, device: st
     type=click.Path(file_okay=False),
     help="Output folder: adapter.pt (lora) or model.d3, and logs/.",
 )
+@_mmap_dir()
 @_device()
 @_seed()
 def finetune(model: str, datasets: tuple[str, ...], out: str, **options: Any) -> None:
@@ -208,6 +219,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     help="Continue the run in this earlier --out from its newest checkpoint, up to --steps "
     "(its model is kept: --preset and --use-memory are ignored).",
 )
+@_mmap_dir()
 @_device()
 @_seed()
 def train(

@@ -75,11 +75,13 @@ def check_compatible(algo: Any, buffer: Any, dataset_ids: Sequence[str]) -> None
         raise JobError(str(error)) from None
 
 
-def _load_datasets(dataset_ids: Sequence[str], seed: int) -> Any:
+def _load_datasets(
+    dataset_ids: Sequence[str], seed: int, mmap_dir: str | os.PathLike | None = None
+) -> Any:
     from .data import load_minari
 
     try:
-        return load_minari(list(dataset_ids), seed=seed)
+        return load_minari(list(dataset_ids), seed=seed, mmap_dir=mmap_dir)
     except (KeyError, ValueError) as error:
         raise JobError(str(error).strip("'\"")) from None
 
@@ -98,16 +100,18 @@ def finetune(
     device: str = "cpu:0",
     seed: int = 0,
     show_progress: bool = True,
+    mmap_dir: str | os.PathLike | None = None,
 ) -> FinetuneResult:
     """Fine-tunes a saved DT-Mem on datasets; writes ``adapter.pt`` (LoRA) or ``model.d3``.
 
-    Logs (d3rlpy's CSV files and per-epoch checkpoints) go to ``out/logs``.
+    Logs (d3rlpy's CSV files and per-epoch checkpoints) go to ``out/logs``. ``mmap_dir``:
+    observations memory-mapped from stores there (see :func:`~d3rlpy_dtmem.data.load_minari`).
     """
     import d3rlpy
 
     d3rlpy.seed(seed)
     algo = load_dtmem(model, device)
-    buffer = _load_datasets(dataset_ids, seed)
+    buffer = _load_datasets(dataset_ids, seed, mmap_dir)
     check_compatible(algo, buffer, dataset_ids)
     algo.configure_finetuning(mode, rank=rank, alpha=alpha, dropout=dropout)
     counts = algo.parameter_counts()
@@ -252,6 +256,7 @@ def train(
     seed: int = 0,
     show_progress: bool = True,
     resume: bool = False,
+    mmap_dir: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Trains a DT-Mem of a preset on Minari datasets; the data decides vector vs pixel.
 
@@ -267,6 +272,9 @@ def train(
     ``preset`` and ``use_memory`` are ignored. CSV rows logged after the checkpoint are
     dropped. Batches are drawn with ``seed`` plus the steps done (the sampler's state is not
     saved), so they differ from those an uninterrupted run would have drawn.
+
+    ``mmap_dir``: observations memory-mapped from stores there instead of read into RAM (see
+    :func:`~d3rlpy_dtmem.data.load_minari`).
     """
     import d3rlpy
 
@@ -290,7 +298,7 @@ def train(
         algo, done = None, 0
     specs = _parse_envs(eval_envs, eval_max_steps)
     d3rlpy.seed(seed + done)
-    buffer = _load_datasets(dataset_ids, seed + done)
+    buffer = _load_datasets(dataset_ids, seed + done, mmap_dir)
     shape = tuple(buffer.sample_transition().observation_signature.shape[0])
     info = buffer.dataset_info
     _check_envs(specs, shape, info.action_space.name == "DISCRETE", info.action_size)

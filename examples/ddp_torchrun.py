@@ -6,7 +6,9 @@
 
 Without ``--dataset`` it trains on two small CartPole tasks (a scripted policy with little and
 with much exploration noise) that rank 0 writes as Minari datasets under ``<out>/minari``.
-Every rank samples its own multi-task batches (sampler seed = seed + rank); only rank 0 logs,
+Every rank samples its own multi-task batches (sampler seed = seed + rank); with ``--mmap-dir``
+the ranks map the observations from one store per dataset instead of each holding a copy
+(the first rank to load a dataset writes its store). Only rank 0 logs,
 saves checkpoints and writes the final model (and, with ``--lora-steps``, an adapter trained
 after pre-training, with the trunk frozen).
 """
@@ -29,6 +31,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="base seed (sampler: seed + rank)")
     parser.add_argument("--backend", choices=["gloo", "nccl"], help="default: nccl on GPUs")
     parser.add_argument("--out", default="runs/ddp", help="output folder (default runs/ddp)")
+    parser.add_argument(
+        "--mmap-dir", help="memory-map observations from stores here: the ranks share one copy"
+    )
     return parser.parse_args()
 
 
@@ -102,7 +107,7 @@ def main() -> None:
         dataset_ids = ["cartpole/careful-v0", "cartpole/noisy-v0"]
 
     d3rlpy.seed(args.seed)  # the same initial weights on every rank (DDP also broadcasts them)
-    buffer = load_minari(dataset_ids, seed=rank_seed(args.seed))
+    buffer = load_minari(dataset_ids, seed=rank_seed(args.seed), mmap_dir=args.mmap_dir)
     algo = DTMemConfig(
         batch_size=args.batch_size,
         context_size=args.context,

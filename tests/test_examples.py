@@ -125,6 +125,8 @@ def test_ddp_torchrun(tmp_path):
             "2",
             "--out",
             str(tmp_path / "ddp"),
+            "--mmap-dir",
+            str(tmp_path / "frames"),
         ],
         capture_output=True,
         text=True,
@@ -133,3 +135,5 @@ def test_ddp_torchrun(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
     assert list((tmp_path / "ddp").rglob("*.d3")), "rank 0 saved the model"
+    stores = sorted(p.name.split("-")[0] for p in (tmp_path / "frames").glob("*.npy"))
+    assert stores == ["cartpole__careful", "cartpole__noisy"]  # one per dataset, not per rank

@@ -32,9 +32,14 @@ def run(*args):
 
 def test_lora_writes_an_adapter_that_loads_onto_the_base(base, tmp_path):
     out = tmp_path / "lora"
-    result = run("--model", base, "--datasets", "test/shifted-v0", "--steps", 8, "--out", out)
+    frames = tmp_path / "frames"
+    result = run(
+        *("--model", base, "--datasets", "test/shifted-v0", "--steps", 8, "--out", out),
+        *("--mmap-dir", frames),
+    )
     assert result.exit_code == 0, result.output
     assert "lora: trained 1,536 of" in result.output
+    assert [p.name.split("-")[0] for p in frames.glob("*.npy")] == ["test__shifted"]
     assert (out / "adapter.pt").is_file()
     assert (out / "logs" / "finetune-lora" / "loss.csv").is_file()
     restored = d3rlpy.load_learnable(str(base))
@@ -62,6 +67,13 @@ def test_bad_inputs_give_one_line_errors(base, tmp_path):
         (["--model", base, "--datasets", "test/shifted-v0", "--mode", "half"], "Invalid value"),
     ]
     (tmp_path / "junk.d3").write_bytes(b"junk")
+    (tmp_path / "frames").write_text("")
+    cases.append(
+        (
+            ["--model", base, "--datasets", "test/shifted-v0", "--mmap-dir", tmp_path / "frames"],
+            "is a file",
+        )
+    )
     cases.append(
         (
             ["--model", tmp_path / "junk.d3", "--datasets", "test/shifted-v0"],

@@ -61,16 +61,17 @@ def test_train_then_evaluate_end_to_end(minari, tmp_path):
     assert_png(report / "memory_activity.png")
 
 
-def test_train_without_memory(minari, tmp_path):
+def test_train_without_memory_on_memory_mapped_observations(minari, tmp_path):
     out = tmp_path / "ablation"
     result = run(
         "train",
         *("--datasets", "test/cartpole-v0", "--steps", 4, "--steps-per-epoch", 4),
-        *("--no-memory", "--no-tensorboard", "--out", out),
+        *("--no-memory", "--no-tensorboard", "--out", out, "--mmap-dir", tmp_path / "obs"),
     )
     assert result.exit_code == 0, result.output
     assert not d3rlpy.load_learnable(str(out / "model.d3")).config.use_memory
     assert not (out / "logs/runs").exists()
+    assert len(list((tmp_path / "obs").glob("test__cartpole-*.npy"))) == 1
 
 
 @pytest.fixture

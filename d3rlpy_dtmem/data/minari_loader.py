@@ -11,6 +11,7 @@ Images (uint8 Box spaces of rank 2 or 3) are stored channel-first, one frame per
 as float32.
 """
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from gymnasium import spaces
 
 from ..convert.minari_io import minari_root
 from .buffer import MultiTaskReplayBuffer
+from .mmap_store import mapped_task
 from .multitask import check_sampling
 from .task import TaskArrays
 
@@ -45,6 +47,7 @@ def load_minari(
     uint8_batches: bool = False,
     seed: int | None = None,
     pin_memory: bool = False,
+    mmap_dir: str | os.PathLike | None = None,
 ) -> MultiTaskReplayBuffer:
     """Loads one or more local Minari datasets (one task each) as one replay buffer.
 
@@ -61,6 +64,9 @@ def load_minari(
             rank under DDP).
         pin_memory: prefetched batches in pinned memory, copied to a CUDA device without
             blocking (needs ``prefetch >= 1``; nothing to do without CUDA).
+        mmap_dir: keep observations in memory-mapped ``.npy`` stores in this folder (one per
+            dataset, written on first use) instead of in RAM: processes on one machine (DDP
+            ranks) then share one copy of the frames. ``None``: read them into RAM.
 
     Returns:
         the buffer; ``DTMem.fit(buffer, n_steps=...)`` trains on it.
@@ -68,7 +74,8 @@ def load_minari(
     Raises:
         DatasetNotFoundError: a dataset id not found in the Minari root.
         ValueError: no or repeated ids, spaces that differ between datasets, an empty
-            dataset, NaN/inf values, out-of-range actions, unsupported spaces.
+            dataset, NaN/inf values, out-of-range actions, unsupported spaces, an
+            ``mmap_dir`` that is not a writable folder.
     """
     ids = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
     if not ids:
@@ -81,7 +88,7 @@ def load_minari(
     for dataset_id, dataset in zip(ids, datasets, strict=True):
         _check_spaces(dataset_id, dataset, ids[0], datasets[0])
     n_frames = _resolve_frame_stack(frame_stack, ids, datasets)
-    tasks = [_read_task(i, d) for i, d in zip(ids, datasets, strict=True)]
+    tasks = [_read_task(i, d, mmap_dir) for i, d in zip(ids, datasets, strict=True)]
     action_space = datasets[0].action_space
     discrete = isinstance(action_space, spaces.Discrete)
     return MultiTaskReplayBuffer(
@@ -176,15 +183,42 @@ def _stored_layout(observations: NDArray, image: bool) -> NDArray:
     return observations
 
 
-def _read_task(dataset_id: str, dataset: Any) -> TaskArrays:
-    """Reads every episode of a dataset into one contiguous array per field."""
+def _read_task(dataset_id: str, dataset: Any, mmap_dir: str | os.PathLike | None) -> TaskArrays:
+    """Reads every episode of a dataset into one contiguous array per field.
+
+    With ``mmap_dir``, observations are mapped read-only from the dataset's store there
+    (written on first use, see :mod:`d3rlpy_dtmem.data.mmap_store`) instead of read into
+    RAM; once the store exists, the dataset's episodes are not read again.
+    """
     total = int(dataset.total_steps)
     if total == 0 or dataset.total_episodes == 0:
         raise ValueError(f"dataset {dataset_id!r} is empty (no steps)")
-    obs_space, act_space = dataset.observation_space, dataset.action_space
+    obs_space = dataset.observation_space
     image = _is_image(obs_space)
     empty = _stored_layout(np.zeros((0, *obs_space.shape), obs_space.dtype), image)
-    observations = np.empty((total, *empty.shape[1:]), dtype=empty.dtype)
+    shape = (total, *empty.shape[1:])
+    if mmap_dir is None:
+        observations = np.empty(shape, dtype=empty.dtype)
+        steps = _read_steps(dataset_id, dataset, image, observations)
+        return TaskArrays(dataset_id, observations, *steps)
+    store = mapped_task(
+        mmap_dir,
+        dataset_id,
+        dataset.storage.data_path,
+        shape,
+        empty.dtype,
+        lambda out: _read_steps(dataset_id, dataset, image, out),
+    )
+    return TaskArrays(dataset_id, store.observations, *store.steps)
+
+
+def _read_steps(
+    dataset_id: str, dataset: Any, image: bool, observations: NDArray
+) -> tuple[NDArray, NDArray, NDArray, NDArray]:
+    """Checks every episode, copies its observations into ``observations`` (N, *obs) and
+    returns (actions, rewards, episode offsets, terminated)."""
+    total = int(dataset.total_steps)
+    act_space = dataset.action_space
     discrete = isinstance(act_space, spaces.Discrete)
     actions = np.empty(
         (total, 1 if discrete else act_space.shape[0]), np.int64 if discrete else np.float32
@@ -203,9 +237,7 @@ def _read_task(dataset_id: str, dataset: Any) -> TaskArrays:
         raise ValueError(
             f"dataset {dataset_id!r}: episodes hold {offsets[-1]} steps, metadata says {total}"
         )
-    return TaskArrays(
-        dataset_id, observations, actions, rewards, np.array(offsets), np.array(terminated)
-    )
+    return actions, rewards, np.array(offsets), np.array(terminated)
 
 
 def _check_episode(dataset_id: str, episode: Any, act_space: Any, room: int) -> int:
