@@ -114,7 +114,8 @@ def load_checkpoint(
             f"{path}: unreadable model config ({error.__class__.__name__}: {error})"
         ) from None
     if not isinstance(shaped.config, DTMemConfig):
-        raise CheckpointError(f"{path}: a {type(shaped.config).__name__} model, not DT-Mem")
+        algorithm = type(shaped.config).__name__.removesuffix("Config")
+        raise CheckpointError(f"{path}: a {algorithm} model, not DT-Mem")
     if payload["version"] != d3rlpy.__version__:
         LOG.warning(
             "model file written by another d3rlpy version",

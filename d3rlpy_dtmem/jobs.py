@@ -37,22 +37,14 @@ class FinetuneResult:
 
 
 def load_dtmem(path: str | os.PathLike, device: str = "cpu:0") -> Any:
-    """Loads a saved DT-Mem (``.d3``), with a one-line error for a missing or bad file."""
-    import d3rlpy
+    """Loads a saved DT-Mem (``.d3``), with a one-line error for a missing or bad file
+    (see :func:`~d3rlpy_dtmem.checkpoint.load_checkpoint`)."""
+    from .checkpoint import CheckpointError, load_checkpoint
 
-    from .algo import DTMem
-
-    if not Path(path).is_file():
-        raise JobError(f"{path}: no such model file")
     try:
-        algo = d3rlpy.load_learnable(str(path), device=device)
-    except Exception as error:  # pickle/torch raise many kinds for truncated or foreign files
-        raise JobError(
-            f"{path}: not a readable d3rlpy model ({error.__class__.__name__})"
-        ) from None
-    if not isinstance(algo, DTMem):
-        raise JobError(f"{path}: a {type(algo).__name__} model, not DT-Mem")
-    return algo
+        return load_checkpoint(path, device)
+    except CheckpointError as error:
+        raise JobError(str(error)) from None
 
 
 def check_compatible(algo: Any, buffer: Any, dataset_ids: Sequence[str]) -> None:

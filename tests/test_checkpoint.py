@@ -173,7 +173,7 @@ def foreign_model(path):
         (lambda p: p.write_bytes(b"\x00garbage" * 50), "not a readable d3rlpy model"),
         (lambda p: p.write_bytes(pickle.dumps([1, 2])), "not a d3rlpy model file"),
         (corrupt_weights, "weights do not load"),
-        (foreign_model, "a DiscreteBCConfig model, not DT-Mem"),
+        (foreign_model, "a DiscreteBC model, not DT-Mem"),
     ],
 )
 def test_bad_model_files_give_one_line_errors(tmp_path, damage, message):
