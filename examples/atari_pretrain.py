@@ -39,6 +39,9 @@ def main() -> None:
     parser.add_argument("--device", default="cpu:0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/atari-pretrain")
+    parser.add_argument(
+        "--mmap-dir", help="memory-map the frames from stores here instead of holding them in RAM"
+    )
     args = parser.parse_args()
 
     games = [g for name in args.games for g in (game_split(name) if name.islower() else [name])]
@@ -55,7 +58,7 @@ def main() -> None:
     dataset_ids = [f"dqn-replay/{game}-run{args.run}-v0" for game in games]
 
     d3rlpy.seed(args.seed)
-    buffer = load_minari(dataset_ids, seed=args.seed)
+    buffer = load_minari(dataset_ids, seed=args.seed, mmap_dir=args.mmap_dir)
     algo = preset_config("paper" if args.paper else "tiny", pixel=True).create(device=args.device)
     algo.fit(
         buffer,

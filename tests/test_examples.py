@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from atari_fixtures import write_replay
 
@@ -45,9 +46,14 @@ def test_atari_pretrain(tmp_path):
         "3",
         "--out",
         str(tmp_path / "run"),
+        "--mmap-dir",
+        str(tmp_path / "frames"),
     )
     assert "pre-trained on 1 games" in output
     assert (tmp_path / "run" / "pretrained.d3").is_file()
+    (store,) = (tmp_path / "frames").glob("dqn-replay__Assault-run1-v0-*.npy")
+    frames = np.load(store, mmap_mode="r")
+    assert frames.shape[1:] == (1, 84, 84) and frames.dtype == np.uint8  # single frames
 
 
 def test_metaworld_ml45(tmp_path):
