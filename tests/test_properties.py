@@ -6,7 +6,6 @@ terminals on a file's first or last row, stale rows past ``add_count``, and epis
 steps.
 """
 
-import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -29,6 +28,7 @@ from d3rlpy_dtmem.convert.dqn_replay import (
     open_checkpoint,
     replay_file,
 )
+from d3rlpy_dtmem.convert.minari_io import use_minari_root
 from d3rlpy_dtmem.data import load_minari
 
 NUM_ACTIONS = 5
@@ -164,21 +164,6 @@ def minari_episode(space, actions, length, terminated, rng):
     )
 
 
-@contextlib.contextmanager
-def minari_root_at(root):
-    """``MINARI_DATASETS_PATH=root`` for one example (hypothesis reruns the test body, so
-    pytest's function-scoped monkeypatch does not fit)."""
-    previous = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = root
-    try:
-        yield
-    finally:
-        if previous is None:
-            del os.environ["MINARI_DATASETS_PATH"]
-        else:
-            os.environ["MINARI_DATASETS_PATH"] = previous
-
-
 def stored_observations(observations):
     """What the loader stores: channel-first frames, (T, H, W) -> (T, 1, H, W)."""
     if observations.ndim == 3 and observations.dtype == np.uint8:
@@ -202,7 +187,7 @@ def stored_observations(observations):
 def test_minari_layouts_round_trip(tasks, observation, action, seed):
     rng = np.random.default_rng(seed)
     space, actions = SPACES[observation], ACTIONS[action]
-    with tempfile.TemporaryDirectory() as root, minari_root_at(root):
+    with tempfile.TemporaryDirectory() as root, use_minari_root(root):
         written, ids = [], []
         for number, layout in enumerate(tasks):
             episodes = [minari_episode(space, actions, n, t, rng) for n, t in layout]
