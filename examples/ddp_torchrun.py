@@ -125,26 +125,22 @@ def main() -> None:
         ),
     ).create(device=context.device, enable_ddp=True)
     logs = rank_logger_adapter(d3rlpy.logging.FileAdapterFactory(root_dir=str(out / "logs")))
-    algo.fit(
-        buffer,
-        n_steps=args.steps,
-        n_steps_per_epoch=args.steps,
-        experiment_name="ddp",
-        with_timestamp=False,
-        logger_adapter=logs,
-        show_progress=context.is_main,
-    )
-    if args.lora_steps:
-        algo.enable_lora(rank=4, alpha=16)  # collective: every rank calls it
+
+    def train(steps: int, experiment_name: str) -> None:
         algo.fit(
             buffer,
-            n_steps=args.lora_steps,
-            n_steps_per_epoch=args.lora_steps,
-            experiment_name="ddp-lora",
+            n_steps=steps,
+            n_steps_per_epoch=steps,
+            experiment_name=experiment_name,
             with_timestamp=False,
             logger_adapter=logs,
             show_progress=context.is_main,
         )
+
+    train(args.steps, "ddp")
+    if args.lora_steps:
+        algo.enable_lora(rank=4, alpha=16)  # collective: every rank calls it
+        train(args.lora_steps, "ddp-lora")
     fingerprints = replica_fingerprints(algo.impl.model)
     if context.is_main:
         in_sync = len(set(fingerprints)) == 1
