@@ -207,6 +207,7 @@ class DTMem(AdapterMixin, ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMe
             position_encoding_type=config.position_encoding_type,
             use_memory=config.use_memory,
             memory_slots=config.memory_slots,
+            memory_addressing=config.memory_addressing,
             return_range=config.return_range,
         ).to(self._device)
         if self._enable_ddp:
@@ -225,6 +226,7 @@ class DTMem(AdapterMixin, ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMe
             return_range=config.return_range,
             reward_loss_weight=config.reward_loss_weight,
             return_loss_weight=config.return_loss_weight,
+            memory_balance_weight=config.memory_balance_weight,
             compiled=self.compiled,
             device=self._device,
             autocast_dtype=config.autocast_dtype,

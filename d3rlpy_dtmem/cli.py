@@ -114,6 +114,14 @@ def demo(steps: int, episodes: int, trials: int, seed: int, out: str, device: st
     type=click.FloatRange(0, 1, max_open=True),
     help="LoRA dropout.",
 )
+@click.option(
+    "--lr",
+    "learning_rate",
+    default=None,
+    type=click.FloatRange(0, min_open=True),
+    help="Peak learning rate of fine-tuning [default: 1e-3 for lora, the model's own "
+    "rate for full-memory and full].",
+)
 @_count("--steps", 10_000, "Gradient steps.")
 @click.option(
     "--out",

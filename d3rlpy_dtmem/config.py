@@ -10,6 +10,8 @@ from d3rlpy.models import EncoderFactory, make_encoder_field
 from d3rlpy.optimizers import GPTAdamWFactory, OptimizerFactory, make_optimizer_field
 from d3rlpy.optimizers.lr_schedulers import WarmupSchedulerFactory
 
+from .nn.memory import MEMORY_ADDRESSING
+
 if TYPE_CHECKING:
     from .algo import DTMem
 
@@ -74,6 +76,14 @@ class DTMemConfig(TransformerConfig):
         use_memory (bool): ``False`` builds the same trunk without working memory (the
             ablation baseline).
         memory_slots (int): Slots ``N`` of the working memory.
+        memory_addressing (str): How steps address the slots: ``"content"`` compares the
+            input with the memory as written by earlier steps (the paper's content-based
+            address; a sequential loop over the window), ``"slot_keys"`` with the learned
+            initial slots (a linear recurrence computed in parallel; faster). See
+            ``docs/memory.md``.
+        memory_balance_weight (float): Weight of the slot-usage balance loss
+            ``log N - I(step; slot)`` (0 when every step reads one slot and the batch's steps
+            spread evenly over the slots; see ``docs/memory.md``); 0 disables it.
         reward_loss_weight (float): λ_r, weight of the reward loss (paper eq. 1).
         return_loss_weight (float): λ_R, weight of the return-to-go loss (paper eq. 1).
         return_range (tuple[int, int]): Inclusive integer range of return classes for
@@ -102,6 +112,8 @@ class DTMemConfig(TransformerConfig):
     position_encoding_type: PositionEncodingType = PositionEncodingType.SIMPLE
     use_memory: bool = True
     memory_slots: int = 1290
+    memory_addressing: str = "slot_keys"
+    memory_balance_weight: float = 0.1
     reward_loss_weight: float = 1.0
     return_loss_weight: float = 1.0
     return_range: tuple[int, int] = (-20, 100)
@@ -116,6 +128,8 @@ class DTMemConfig(TransformerConfig):
             "context_size": self.context_size > 0,
             "max_timestep": self.max_timestep > 0,
             "memory_slots": self.memory_slots > 0,
+            "memory_addressing": self.memory_addressing in MEMORY_ADDRESSING,
+            "memory_balance_weight": self.memory_balance_weight >= 0,
             "num_layers": self.num_layers > 0,
             "num_heads": self.num_heads > 0,
             "return_range": self.return_range[0] < self.return_range[1],

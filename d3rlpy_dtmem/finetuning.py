@@ -40,7 +40,12 @@ from .adapters import (
 if TYPE_CHECKING:
     from .impl import DTMemImpl
 
-__all__ = ["AdapterMixin"]
+__all__ = ["AdapterMixin", "DEFAULT_LORA_LEARNING_RATE"]
+
+# Learning rate of LoRA adapters unless given: adapters start at zero and train few
+# parameters, so they need a larger rate than the base model (chosen by the sweep in
+# benchmarks/lora_sweep.py; docs/results.md).
+DEFAULT_LORA_LEARNING_RATE = 1e-3
 
 
 class AdapterMixin:
@@ -80,6 +85,7 @@ class AdapterMixin:
         dropout: float = 0.0,
         targets: str | list[str] = "memory",
         name: str = "default",
+        learning_rate: float | None = None,
     ) -> None:
         """Adds LoRA adapter ``name`` and trains only it from now on.
 
@@ -93,9 +99,12 @@ class AdapterMixin:
             dropout: dropout on the adapter input.
             targets: ``"memory"``, a regular expression, or a list of module names.
             name: adapter name, for ``set_adapter`` and multi-task serving.
+            learning_rate: peak learning rate of the adapter's optimizer (default
+                :data:`DEFAULT_LORA_LEARNING_RATE`; the base model's rate is not used).
         """
         impl = self._built_impl()
         inject_lora(impl.model, name, LoRASettings(rank, alpha, dropout, targets))
+        self._adapter_learning_rates()[name] = _positive_rate(learning_rate)
         self.set_adapter(name)
 
     def set_adapter(self, name: str) -> None:
@@ -104,7 +113,8 @@ class AdapterMixin:
         activate_adapter(impl.model, name)
         suffixes = (f".lora_A.{name}", f".lora_B.{name}")
         trainable = [(n, m) for n, m in impl.model.named_modules() if n.endswith(suffixes)]
-        impl.use_optimizer(self._create_optimizer(trainable), checkpointed=False)
+        learning_rate = self._adapter_learning_rates().get(name, DEFAULT_LORA_LEARNING_RATE)
+        impl.use_optimizer(self._create_optimizer(trainable, learning_rate), checkpointed=False)
         self._log_parameter_counts(f"LoRA adapter {name!r} active")
 
     def save_adapter(self, path: str | os.PathLike, name: str | None = None) -> None:
@@ -183,19 +193,25 @@ class AdapterMixin:
         self._restore_base_training()
 
     def configure_finetuning(
-        self, mode: str = "lora", rank: int = 4, alpha: float = 8.0, dropout: float = 0.0
+        self,
+        mode: str = "lora",
+        rank: int = 4,
+        alpha: float = 8.0,
+        dropout: float = 0.0,
+        learning_rate: float | None = None,
     ) -> None:
         """Selects what ``fit`` trains next: ``"lora"``, ``"full-memory"`` or ``"full"``.
 
         ``rank``, ``alpha`` and ``dropout`` apply to ``"lora"`` only. The full modes start a
         fresh optimizer (and learning-rate warmup) over every parameter, frozen ones
-        receiving no gradient.
+        receiving no gradient. ``learning_rate``: the new optimizer's peak rate (default:
+        :data:`DEFAULT_LORA_LEARNING_RATE` for LoRA, the config's rate otherwise).
         """
         if mode not in FINETUNE_MODES:
             raise ValueError(f"unknown fine-tuning mode {mode!r}; choose from {FINETUNE_MODES}")
         impl = self._built_impl()
         if mode == "lora":
-            self.enable_lora(rank=rank, alpha=alpha, dropout=dropout)
+            self.enable_lora(rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate)
             return
         if self.lora_adapters:
             raise AdapterError("disable_lora() or merge_adapter() before full fine-tuning")
@@ -203,7 +219,9 @@ class AdapterMixin:
         if model.memory is None and mode == "full-memory":
             raise ValueError("full-memory fine-tuning needs a model with memory (use_memory=True)")
         set_trainable(model, lambda name: mode == "full" or name.startswith("memory."))
-        impl.use_optimizer(self._create_optimizer(list(model.named_modules())), checkpointed=True)
+        rate = self._config.learning_rate if learning_rate is None else learning_rate
+        optim = self._create_optimizer(list(model.named_modules()), _positive_rate(rate))
+        impl.use_optimizer(optim, checkpointed=True)
         self._log_parameter_counts(f"fine-tuning mode {mode!r}")
 
     def _restore_base_training(self) -> None:
@@ -211,10 +229,14 @@ class AdapterMixin:
         set_trainable(impl.model, lambda _: True)
         impl.restore_base_optimizer()
 
-    def _create_optimizer(self, named_modules: list) -> Any:
-        return self._config.optim_factory.create(
-            named_modules, lr=self._config.learning_rate, compiled=False
-        )
+    def _create_optimizer(self, named_modules: list, learning_rate: float) -> Any:
+        return self._config.optim_factory.create(named_modules, lr=learning_rate, compiled=False)
+
+    def _adapter_learning_rates(self) -> dict[str, float]:
+        """Learning rate of each adapter enabled on this model, by name."""
+        if not hasattr(self, "_lora_learning_rates"):
+            self._lora_learning_rates: dict[str, float] = {}
+        return self._lora_learning_rates
 
     def _base_identity(self) -> dict[str, Any]:
         impl = self._built_impl()
@@ -228,3 +250,10 @@ class AdapterMixin:
     def _log_parameter_counts(self, event: str) -> None:
         counts = self.parameter_counts()
         LOG.info(event, trainable_parameters=counts["trainable"], total_parameters=counts["total"])
+
+
+def _positive_rate(learning_rate: float | None) -> float:
+    rate = DEFAULT_LORA_LEARNING_RATE if learning_rate is None else float(learning_rate)
+    if not rate > 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate!r}")
+    return rate

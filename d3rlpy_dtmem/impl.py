@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .adapters import base_state_dict, load_base_state_dict
 from .nn import DTMemModel, DTMemOutput
+from .nn.usage import address_entropy, balance_loss, slots_used
 from .targets import return_to_bin, reward_to_class, symlog
 
 __all__ = ["DTMemModules", "DTMemImpl", "masked_mean"]
@@ -44,7 +45,9 @@ class DTMemImpl(TransformerAlgoImplBase):
     ``L = L_action + λ_r L_reward + λ_R L_return`` (paper eq. 1), every term averaged over
     the real (unpadded) steps of the batch. Discrete: cross-entropy on actions, reward
     signs and clipped integer returns. Continuous: MSE on actions, and on rewards and
-    returns in symlog units.
+    returns in symlog units. With memory, ``λ_b L_balance`` (the slot-usage balance loss,
+    :func:`~d3rlpy_dtmem.nn.usage.balance_loss`) is added when its weight is positive, and
+    the update reports ``memory_address_entropy`` and ``memory_slots_used``.
     """
 
     _modules: DTMemModules
@@ -59,6 +62,7 @@ class DTMemImpl(TransformerAlgoImplBase):
         return_range: tuple[int, int],
         reward_loss_weight: float,
         return_loss_weight: float,
+        memory_balance_weight: float,
         compiled: bool,
         device: str,
         autocast_dtype: str | None = None,
@@ -69,6 +73,7 @@ class DTMemImpl(TransformerAlgoImplBase):
         self._return_range = return_range
         self._reward_loss_weight = reward_loss_weight
         self._return_loss_weight = return_loss_weight
+        self._memory_balance_weight = memory_balance_weight
         self._compute_grad = CudaGraphWrapper(self.compute_grad) if compiled else self.compute_grad
         # The optimizer saved with the model: the one over every parameter. LoRA training
         # uses an optimizer of its own and leaves this one (and the base weights) untouched.
@@ -169,6 +174,16 @@ class DTMemImpl(TransformerAlgoImplBase):
             + self._reward_loss_weight * losses["reward_loss"]
             + self._return_loss_weight * losses["return_loss"]
         )
+        if output.memory_address is not None:
+            address = output.memory_address
+            if self._memory_balance_weight > 0:
+                losses["memory_balance_loss"] = balance_loss(address, valid)
+                losses["loss"] = (
+                    losses["loss"] + self._memory_balance_weight * losses["memory_balance_loss"]
+                )
+            detached = address.detach()
+            losses["memory_address_entropy"] = address_entropy(detached, valid)
+            losses["memory_slots_used"] = torch.tensor(float(slots_used(detached, valid)))
         return losses
 
     def _training_forward(self, batch: TorchTrajectoryMiniBatch) -> DTMemOutput:
@@ -180,7 +195,10 @@ class DTMemImpl(TransformerAlgoImplBase):
             output = self.forward(batch)
         # the losses (and their reductions) in float32
         return DTMemOutput(
-            output.action.float(), output.reward.float(), output.return_to_go.float()
+            output.action.float(),
+            output.reward.float(),
+            output.return_to_go.float(),
+            output.memory_address,
         )
 
     def compute_grad(self, batch: TorchTrajectoryMiniBatch) -> dict[str, torch.Tensor]:

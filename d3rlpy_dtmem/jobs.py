@@ -87,6 +87,7 @@ def finetune(
     rank: int = 4,
     alpha: float = 8.0,
     dropout: float = 0.0,
+    learning_rate: float | None = None,
     steps: int = 10_000,
     steps_per_epoch: int = 1000,
     device: str = "cpu:0",
@@ -96,6 +97,8 @@ def finetune(
 ) -> FinetuneResult:
     """Fine-tunes a saved DT-Mem on datasets; writes ``adapter.pt`` (LoRA) or ``model.d3``.
 
+    ``learning_rate``: peak rate of the fine-tuning optimizer (default: the adapter default
+    for LoRA, the model's own rate for the full modes).
     Logs (d3rlpy's CSV files and per-epoch checkpoints) go to ``out/logs``. ``mmap_dir``:
     observations memory-mapped from stores there (see :func:`~d3rlpy_dtmem.data.load_minari`).
     """
@@ -105,7 +108,9 @@ def finetune(
     algo = load_dtmem(model, device)
     buffer = _load_datasets(dataset_ids, seed, mmap_dir)
     check_compatible(algo, buffer, dataset_ids)
-    algo.configure_finetuning(mode, rank=rank, alpha=alpha, dropout=dropout)
+    algo.configure_finetuning(
+        mode, rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate
+    )
     counts = algo.parameter_counts()
     out = Path(out)
     algo.fit(

@@ -3,12 +3,13 @@
 1. Scripted Meta-World data for a few ML45 training tasks and one or two held-out test tasks
    (written once into ``<out>/minari``; re-runs reuse it).
 2. Multi-task pre-training of DT-Mem, and of the same network without memory (the baseline).
-3. Zero-shot success rate of both on the held-out task(s).
+3. Success rate of both on their training tasks and, zero-shot, on the held-out task(s).
 4. A LoRA adapter on DT-Mem's memory, trained on a small held-out dataset; success again,
    next to full fine-tuning of the same base on the same data (the reference it trades
    parameters against).
 5. A results table (success rates with bootstrap confidence intervals, trainable parameters,
-   wall time), ``report.md``, PNG plots and TensorBoard logs in ``<out>``.
+   wall time), ``results.json`` (the same rows), ``report.md``, PNG plots and TensorBoard
+   logs in ``<out>``.
 """
 
 import dataclasses
@@ -20,7 +21,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["QuickstartSettings", "QuickstartRow", "run_quickstart", "format_rows"]
+__all__ = [
+    "QuickstartSettings",
+    "QuickstartRow",
+    "run_quickstart",
+    "format_rows",
+    "mean_success",
+    "result_row",
+    "scripted_datasets",
+    "quickstart_model",
+    "success_rate",
+    "target_return",
+    "train",
+]
 
 TRAIN_TASKS = ("reach-v3", "push-v3", "door-open-v3", "drawer-open-v3", "button-press-v3")
 TEST_TASKS = ("door-unlock-v3",)
@@ -43,6 +56,7 @@ class QuickstartSettings:
     memory_slots: int = 128
     lora_rank: int = 8
     lora_alpha: float = 64.0
+    lora_learning_rate: float | None = None  # None: DEFAULT_LORA_LEARNING_RATE
     eval_episodes: int = 5  # per seed and task
     seeds: Sequence[int] = (0, 1, 2)
     max_episode_steps: int = 150
@@ -56,7 +70,8 @@ class QuickstartRow:
     """One line of the results table."""
 
     model: str
-    stage: str
+    stage: str  # "pretrain" (training tasks), "zero-shot", "LoRA", "full FT" (held out)
+    split: str  # "train" or "test"
     task: str
     success: dict[str, float]  # {"point", "low", "high"}
     trainable_parameters: int
@@ -64,15 +79,23 @@ class QuickstartRow:
     train_seconds: float
 
 
-def _datasets(tasks: Sequence[str], episodes: int, settings: QuickstartSettings) -> list[str]:
-    """Dataset ids of ``tasks``, converting those that do not exist yet."""
+def scripted_datasets(
+    tasks: Sequence[str], episodes: int, settings: QuickstartSettings, seed: int | None = None
+) -> list[str]:
+    """Dataset ids of ``tasks``, converting those that do not exist yet.
+
+    ``seed`` (default: the settings' seed) seeds the scripted episodes; another seed gives
+    other episodes, kept under other ids.
+    """
     from .convert.metaworld import convert_metaworld, metaworld_dataset_ids
 
-    template = "quickstart/{task}-" + f"{episodes}x{settings.max_episode_steps}-v0"
+    seed = settings.seed if seed is None else seed
+    suffix = "" if seed == settings.seed else f"-seed{seed}"
+    template = "quickstart/{task}-" + f"{episodes}x{settings.max_episode_steps}{suffix}-v0"
     convert_metaworld(
         tasks,
         episodes=episodes,
-        seed=settings.seed,
+        seed=seed,
         max_episode_steps=settings.max_episode_steps,
         dataset_id=template,
         skip_existing=True,
@@ -82,28 +105,30 @@ def _datasets(tasks: Sequence[str], episodes: int, settings: QuickstartSettings)
     return [ids[task] for task in tasks]
 
 
-def _model(use_memory: bool, settings: QuickstartSettings) -> Any:
+def quickstart_model(use_memory: bool, settings: QuickstartSettings, **overrides: Any) -> Any:
+    """The quickstart's DT-Mem (the tiny preset on vectors), with config ``overrides``."""
     from d3rlpy.models import VectorEncoderFactory
 
     from .presets import preset_config
 
-    return preset_config(
-        "tiny",
-        pixel=False,
-        use_memory=use_memory,
+    params: dict[str, Any] = dict(
         context_size=10,
         memory_slots=settings.memory_slots,
         encoder_factory=VectorEncoderFactory(hidden_units=[settings.width, settings.width]),
-    ).create(device=settings.device)
+    )
+    params.update(overrides)
+    return preset_config("tiny", pixel=False, use_memory=use_memory, **params).create(
+        device=settings.device
+    )
 
 
-def _target_return(buffer: Any) -> float:
+def target_return(buffer: Any) -> float:
     """The best episode return in the training data: what the agent is asked to achieve."""
     returns = [float(np.sum(episode.rewards)) for episode in buffer.episodes]
     return max(returns)
 
 
-def _train(algo: Any, buffer: Any, steps: int, name: str, settings: QuickstartSettings) -> float:
+def train(algo: Any, buffer: Any, steps: int, name: str, settings: QuickstartSettings) -> float:
     """Fits ``algo`` with about ten logged epochs; returns the wall time in seconds.
 
     d3rlpy drops an incomplete last epoch, so the steps are rounded down to whole epochs.
@@ -124,7 +149,9 @@ def _train(algo: Any, buffer: Any, steps: int, name: str, settings: QuickstartSe
     return time.perf_counter() - start
 
 
-def _success(algo: Any, task: str, target: float, settings: QuickstartSettings) -> Any:
+def success_rate(algo: Any, task: str, target: float, settings: QuickstartSettings) -> Any:
+    """Evaluates ``algo`` on ``task`` (seeds x episodes of the settings): an
+    :class:`~d3rlpy_dtmem.evaluation.EvaluationResult`."""
     from .envs import make_metaworld
     from .evaluation import evaluate
 
@@ -155,10 +182,10 @@ def run_quickstart(
     d3rlpy.seed(settings.seed)
     with use_minari_root(out / "minari"):
         echo("1/5 scripted Meta-World data")
-        train_ids = _datasets(settings.tasks, settings.episodes, settings)
-        test_ids = _datasets(settings.test_tasks, settings.finetune_episodes, settings)
+        train_ids = scripted_datasets(settings.tasks, settings.episodes, settings)
+        test_ids = scripted_datasets(settings.test_tasks, settings.finetune_episodes, settings)
         train_buffer = load_minari(train_ids, seed=settings.seed)
-        target = _target_return(train_buffer)
+        target = target_return(train_buffer)
 
         rows: list[QuickstartRow] = []
         evaluations: list[TaskResult] = []
@@ -166,25 +193,27 @@ def run_quickstart(
 
         def record(name: str, stage: str, algo: Any, seconds: float) -> None:
             counts = algo.parameter_counts()
-            for task in settings.test_tasks:
-                result = _success(algo, task, target, settings)
+            split = "train" if stage == "pretrain" else "test"
+            for task in settings.tasks if split == "train" else settings.test_tasks:
+                result = success_rate(algo, task, target, settings)
                 label = f"{name} {stage} {task}"
                 evaluations.append(
                     TaskResult(label, "success rate", result, result.successes.astype(float))
                 )
                 rows.append(
                     QuickstartRow(
-                        name, stage, task, {}, counts["trainable"], counts["total"], seconds
+                        name, stage, split, task, {}, counts["trainable"], counts["total"], seconds
                     )
                 )
 
         for name, use_memory in (("DT-Mem", True), ("no memory", False)):
             echo(f"2/5 pre-training {name} on {len(train_ids)} tasks ({settings.steps} steps)")
-            algo = _model(use_memory, settings)
+            algo = quickstart_model(use_memory, settings)
             run = f"pretrain-{_RUNS[name]}"
-            seconds = _train(algo, train_buffer, settings.steps, run, settings)
+            seconds = train(algo, train_buffer, settings.steps, run, settings)
             models[name] = algo
-            echo(f"3/5 zero-shot evaluation of {name}")
+            echo(f"3/5 evaluation of {name} on its training tasks and zero-shot")
+            record(name, "pretrain", algo, seconds)
             record(name, "zero-shot", algo, seconds)
 
         dtmem = models["DT-Mem"]
@@ -200,8 +229,13 @@ def run_quickstart(
             ("full FT", "full", settings.full_finetune_steps),
         ):
             tuned = d3rlpy.load_learnable(str(base_path), device=settings.device)
-            tuned.configure_finetuning(mode, rank=settings.lora_rank, alpha=settings.lora_alpha)
-            seconds = _train(tuned, finetune_buffer, steps, f"finetune-{mode}", settings)
+            tuned.configure_finetuning(
+                mode,
+                rank=settings.lora_rank,
+                alpha=settings.lora_alpha,
+                learning_rate=settings.lora_learning_rate if mode == "lora" else None,
+            )
+            seconds = train(tuned, finetune_buffer, steps, f"finetune-{mode}", settings)
             record("DT-Mem", stage, tuned, seconds)
             if stage == "LoRA":
                 tuned.save_adapter(out / "adapter.pt")
@@ -261,11 +295,28 @@ def _report(
     files["summary"] = out / "summary.json"
     with atomic_path(files["summary"]) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
+    files["results"] = out / "results.json"
+    with atomic_path(files["results"]) as path:
+        path.write_text(json.dumps({"rows": [result_row(row) for row in rows]}, indent=2) + "\n")
     files["report"] = out / "report.md"
     with atomic_path(files["report"]) as path:
         path.write_text(_markdown(rows, settings, target))
     files["rows"] = rows
     return files
+
+
+def result_row(row: QuickstartRow) -> dict[str, Any]:
+    """One row of ``results.json``."""
+    return {
+        "model": row.model,
+        "stage": row.stage,
+        "split": row.split,
+        "task": row.task,
+        "success": row.success["point"],
+        "ci": [row.success["low"], row.success["high"]],
+        "trainable_parameters": row.trainable_parameters,
+        "total_parameters": row.total_parameters,
+    }
 
 
 def _markdown(rows: Sequence[QuickstartRow], settings: QuickstartSettings, target: float) -> str:
@@ -278,16 +329,21 @@ def _markdown(rows: Sequence[QuickstartRow], settings: QuickstartSettings, targe
         f"Success over {len(settings.seeds)} seeds x {settings.eval_episodes} episodes of at "
         f"most {settings.max_episode_steps} steps, target return {target:.0f}.",
         "",
-        "| model | stage | task | success | 95% CI | trainable parameters | train s |",
-        "|---|---|---|---:|---|---:|---:|",
+        "| model | stage | split | task | success | 95% CI | trainable parameters | train s |",
+        "|---|---|---|---|---:|---|---:|---:|",
     ]
     for row in rows:
         lines.append(
-            f"| {row.model} | {row.stage} | {row.task} | {row.success['point']:.2f} | "
+            f"| {row.model} | {row.stage} | {row.split} | {row.task} | "
+            f"{row.success['point']:.2f} | "
             f"[{row.success['low']:.2f}, {row.success['high']:.2f}] | "
             f"{row.trainable_parameters:,} | {row.train_seconds:.0f} |"
         )
     lines += [
+        "",
+        "Mean success over tasks: "
+        + ", ".join(f"{m} {st} {v:.2f}" for (m, st), v in mean_success(rows).items())
+        + ".",
         "",
         "Intervals: percentile bootstrap over episodes.",
         "",
@@ -303,15 +359,30 @@ def _markdown(rows: Sequence[QuickstartRow], settings: QuickstartSettings, targe
 
 
 def format_rows(rows: Sequence[QuickstartRow]) -> list[str]:
-    """The results table as text lines."""
+    """The results table as text lines, then the mean success of every (model, stage)."""
     lines = [
-        f"{'model':<10}{'stage':<11}{'task':<17}{'success':>8}  {'95% CI':<14}"
+        f"{'model':<10}{'stage':<10}{'split':<6}{'task':<17}{'success':>8}  {'95% CI':<14}"
         f"{'trainable':>11}{'train s':>9}"
     ]
     for row in rows:
         ci = f"[{row.success['low']:.2f}, {row.success['high']:.2f}]"
         lines.append(
-            f"{row.model:<10}{row.stage:<11}{row.task:<17}{row.success['point']:>8.2f}  {ci:<14}"
+            f"{row.model:<10}{row.stage:<10}{row.split:<6}{row.task:<17}"
+            f"{row.success['point']:>8.2f}  {ci:<14}"
             f"{row.trainable_parameters:>11,}{row.train_seconds:>9.0f}"
         )
+    means = mean_success(rows)
+    lines.append("")
+    lines.append(
+        "mean success over tasks: "
+        + ", ".join(f"{model} {stage} {value:.2f}" for (model, stage), value in means.items())
+    )
     return lines
+
+
+def mean_success(rows: Sequence[QuickstartRow]) -> dict[tuple[str, str], float]:
+    """Mean success over tasks of every (model, stage), in the order of ``rows``."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for row in rows:
+        groups.setdefault((row.model, row.stage), []).append(row.success["point"])
+    return {key: float(np.mean(values)) for key, values in groups.items()}

@@ -133,13 +133,18 @@ def check_algo_contract(
     run_dir = log_dir / "contract"
     scores = np.loadtxt(run_dir / "environment.csv", delimiter=",", ndmin=2)
     assert scores.shape == (2, 3) and np.isfinite(scores).all(), "one evaluation per epoch"
-    for metric in ("loss", "action_loss", "reward_loss", "return_loss", "learning_rate"):
+    expected_metrics = {"loss", "action_loss", "reward_loss", "return_loss", "learning_rate"}
+    if algo.config.use_memory:
+        expected_metrics |= {"memory_address_entropy", "memory_slots_used"}
+        if algo.config.memory_balance_weight > 0:
+            expected_metrics.add("memory_balance_loss")
+    for metric in expected_metrics:
         assert (run_dir / f"{metric}.csv").exists(), f"{metric} was not logged"
     assert (run_dir / "model_6.d3").exists()
 
     batch = dataset.sample_trajectory_batch(algo.config.batch_size, algo.config.context_size)
     metrics = algo.update(batch)
-    assert set(metrics) == {"loss", "action_loss", "reward_loss", "return_loss", "learning_rate"}
+    assert set(metrics) == expected_metrics
     assert all(np.isfinite(v) for v in metrics.values())
     assert algo.grad_step == 7
 

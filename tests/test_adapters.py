@@ -241,3 +241,44 @@ def test_policy_export_with_an_adapter(pretrained, tmp_path):
         torch.from_numpy(inpt.timesteps).long(),
     )
     assert int(action) == int(np.argmax(predictions(algo, dataset)))
+
+
+def _peak_rates(algo):
+    return {group["initial_lr"] for group in algo.impl.modules.optim.optim.param_groups}
+
+
+def test_adapters_train_at_their_own_learning_rate():
+    from d3rlpy_dtmem.finetuning import DEFAULT_LORA_LEARNING_RATE
+
+    algo, _ = untrained(learning_rate=5e-5)  # not the base model's rate
+    algo.enable_lora(name="default")
+    assert _peak_rates(algo) == {DEFAULT_LORA_LEARNING_RATE} != {5e-5}
+    algo.enable_lora(name="fast", learning_rate=0.05)
+    assert _peak_rates(algo) == {0.05}
+    algo.set_adapter("default")  # each adapter keeps its own rate
+    assert _peak_rates(algo) == {DEFAULT_LORA_LEARNING_RATE}
+    with pytest.raises(ValueError, match="learning_rate must be positive"):
+        algo.enable_lora(name="bad", learning_rate=0.0)
+
+
+def test_full_finetuning_rate_defaults_to_the_config_and_can_be_set(pretrained):
+    algo, _ = pretrained()
+    algo.configure_finetuning("full-memory")
+    assert _peak_rates(algo) == {algo.config.learning_rate}
+    algo.configure_finetuning("full", learning_rate=2e-4)
+    assert _peak_rates(algo) == {2e-4}
+
+
+@pytest.mark.parametrize("addressing", ["content", "slot_keys"])
+def test_lora_trains_both_addressing_forms(addressing, tmp_path):
+    algo, dataset = untrained(memory_addressing=addressing)
+    train(algo, dataset, 150)
+    algo.save(str(tmp_path / "base.d3"))
+    loaded = d3rlpy.load_learnable(str(tmp_path / "base.d3"))
+    assert loaded.config.memory_addressing == addressing
+    np.testing.assert_allclose(predictions(loaded, dataset), predictions(algo, dataset), atol=1e-5)
+    target = shifted_dataset()
+    before = loss_on(loaded, target)
+    loaded.enable_lora(rank=4, alpha=16)
+    train(loaded, target, 150)
+    assert loss_on(loaded, target) < 0.8 * before

@@ -56,9 +56,10 @@ def test_memory_reads_in_float32_inside_bf16_autocast():
     want = memory(inputs[0].float(), inputs[1].float(), valid)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = memory(*inputs, valid)
-        assert torch.nn.Linear(16, 16)(want).dtype == torch.bfloat16  # autocast is on
-    assert got.dtype == torch.float32
-    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+        assert torch.nn.Linear(16, 16)(want.output).dtype == torch.bfloat16  # autocast is on
+    for name in ("output", "address", "write"):
+        assert getattr(got, name).dtype == torch.float32, name
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=1e-6, atol=1e-6)
 
 
 def test_a_bf16_update_runs_the_trunk_in_bf16_and_the_memory_in_float32():
@@ -68,7 +69,9 @@ def test_a_bf16_update_runs_the_trunk_in_bf16_and_the_memory_in_float32():
     seen = {}
     hooks = [
         module.register_forward_hook(
-            lambda module, inputs, output, name=name: seen.update({name: output.dtype})
+            lambda module, inputs, output, name=name: seen.update(
+                {name: getattr(output, "output", output).dtype}
+            )
         )
         for name, module in (("trunk", trunk_linear), ("memory", model.memory))
     ]

@@ -9,11 +9,14 @@ from d3rlpy_dtmem.nn import DTMemModel
 STEPS = 6
 
 
-def build_model(discrete: bool, use_memory: bool = True) -> DTMemModel:
+def build_model(
+    discrete: bool, use_memory: bool = True, addressing: str = "slot_keys"
+) -> DTMemModel:
     algo = tiny_config(
         action_type="discrete" if discrete else "continuous",
         context_size=STEPS,
         use_memory=use_memory,
+        memory_addressing=addressing,
     ).create()
     algo.create_impl((5,), 4)
     model = algo.impl.modules.model
@@ -45,9 +48,11 @@ def perturb(window, field: str, step: int, discrete: bool):
 
 
 @pytest.mark.parametrize("discrete", [True, False])
-@pytest.mark.parametrize("use_memory", [True, False])
-def test_action_prediction_is_causal(discrete, use_memory):
-    model = build_model(discrete, use_memory)
+@pytest.mark.parametrize(
+    "use_memory,addressing", [(True, "slot_keys"), (True, "content"), (False, "slot_keys")]
+)
+def test_action_prediction_is_causal(discrete, use_memory, addressing):
+    model = build_model(discrete, use_memory, addressing)
     window = random_window(discrete)
     with torch.no_grad():
         base = model(*window).action
@@ -77,8 +82,9 @@ def test_return_prediction_does_not_see_its_own_return(discrete):
     torch.testing.assert_close(out[:, :3], base[:, :3], atol=1e-6, rtol=0)
 
 
-def test_padded_steps_do_not_change_real_predictions():
-    model = build_model(discrete=True)
+@pytest.mark.parametrize("addressing", ["slot_keys", "content"])
+def test_padded_steps_do_not_change_real_predictions(addressing):
+    model = build_model(discrete=True, addressing=addressing)
     window = random_window(discrete=True)
     window[4][:, :2] = 0.0  # the first two steps are padding
     with torch.no_grad():
@@ -101,10 +107,12 @@ def test_no_memory_is_the_same_trunk_without_memory():
 
 
 @pytest.mark.parametrize("discrete", [True, False])
-def test_every_parameter_gets_a_gradient(discrete):
-    model = build_model(discrete)
+@pytest.mark.parametrize("addressing", ["slot_keys", "content"])
+def test_every_parameter_gets_a_gradient(discrete, addressing):
+    model = build_model(discrete, addressing=addressing)
     model.train()
     output = model(*random_window(discrete))
+    assert output.memory_address.shape == (3, STEPS, model.memory.memory_slots)
     (output.action.sum() + output.reward.sum() + output.return_to_go.sum()).backward()
     for name, parameter in model.named_parameters():
         assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name

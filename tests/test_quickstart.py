@@ -34,14 +34,34 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
     ]
     result = CliRunner().invoke(dtmem, args)
     assert result.exit_code == 0, result.output
-    for stage in ("DT-Mem    zero-shot", "no memory zero-shot", "DT-Mem    LoRA", "full FT"):
+    for stage in ("DT-Mem    pretrain", "DT-Mem    zero-shot", "no memory zero-shot", "full FT"):
         assert stage in result.output
+    assert "DT-Mem    LoRA" in result.output
     assert f"tensorboard --logdir {out / 'logs'}" in result.output
 
     report = (out / "report.md").read_text()
-    assert "| DT-Mem | LoRA | door-unlock-v3 |" in report
+    assert "| DT-Mem | LoRA | test | door-unlock-v3 |" in report
+    assert "| no memory | pretrain | train | push-v3 |" in report
     summary = json.loads((out / "summary.json").read_text())
-    assert [row["episodes"] for row in summary["tasks"]] == [3, 3, 3, 3]  # 3 seeds x 1 episode
+    assert [row["episodes"] for row in summary["tasks"]] == [3] * 8  # 3 seeds x 1 episode
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["model"], r["stage"], r["split"], r["task"]) for r in rows] == [
+        ("DT-Mem", "pretrain", "train", "reach-v3"),
+        ("DT-Mem", "pretrain", "train", "push-v3"),
+        ("DT-Mem", "zero-shot", "test", "door-unlock-v3"),
+        ("no memory", "pretrain", "train", "reach-v3"),
+        ("no memory", "pretrain", "train", "push-v3"),
+        ("no memory", "zero-shot", "test", "door-unlock-v3"),
+        ("DT-Mem", "LoRA", "test", "door-unlock-v3"),
+        ("DT-Mem", "full FT", "test", "door-unlock-v3"),
+    ]
+    for row, task in zip(rows, summary["tasks"], strict=True):
+        assert row["success"] == task["score"]["point"]
+        assert row["ci"][0] <= row["success"] <= row["ci"][1]
+        assert 0 < row["trainable_parameters"] <= row["total_parameters"]
+    lora = rows[6]
+    assert lora["trainable_parameters"] < 0.05 * lora["total_parameters"]
+    assert rows[7]["trainable_parameters"] == rows[7]["total_parameters"]
     for name in ("success_rate.png", "training_curves.png", "memory_activity.png"):
         width, height = png_size(out / name)
         assert width > 100 and height > 100

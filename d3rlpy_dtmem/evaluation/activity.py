@@ -3,7 +3,7 @@
 Shape legend: T steps of the episode, K context steps, N memory slots.
 
 The activity of slot n at step t is the write weight ``w_t[n] * beta_t[n]`` of
-:meth:`~d3rlpy_dtmem.nn.WorkingMemory.gates` (address times write strength; the share of
+:class:`~d3rlpy_dtmem.nn.MemoryRead` (address times write strength; the share of
 the step's value added to the slot), computed on the window the agent acted on at step t
 (the last K steps up to t) with the action it then took. Plotted as a slot x step heatmap
 it is the paper's Figure 8.
@@ -120,9 +120,9 @@ def memory_activity(algo: "DTMem", trajectory: Trajectory, batch_size: int = 64)
     model = impl.model
     if model.memory is None:
         raise ValueError("the model has no working memory (it was built with use_memory=False)")
-    captured: list[tuple[torch.Tensor, ...]] = []
-    # the memory's inputs (the trunk outputs X, Y and the valid mask), as the model passes them
-    hook = model.memory.register_forward_pre_hook(lambda _, args: captured.append(args))
+    captured: list[torch.Tensor] = []
+    # the write weights w * beta of every step, as the memory computes them in the forward
+    hook = model.memory.register_forward_hook(lambda _m, _a, read: captured.append(read.write))
     rows = []
     try:
         impl.modules.set_eval()
@@ -132,8 +132,7 @@ def memory_activity(algo: "DTMem", trajectory: Trajectory, batch_size: int = 64)
             captured.clear()
             with torch.no_grad():
                 impl.forward(windows_to_torch(algo, *windows))
-                gates = model.memory.gates(*captured[0])
-            rows.append(gates.write[:, -1].cpu().numpy())  # (n, N): the newest step
+            rows.append(captured[0][:, -1].cpu().numpy())  # (n, N): the newest step
     finally:
         hook.remove()
     return np.concatenate(rows)

@@ -41,11 +41,14 @@ class DTMemOutput:
     {negative, zero, positive}, ``return_to_go`` (B, K, bins) logits over clipped integer returns.
     Continuous actions: ``action`` (B, K, A) in [-1, 1], ``reward`` and ``return_to_go``
     (B, K, 1) in symlog units (:func:`d3rlpy_dtmem.targets.symexp` inverts them).
+    ``memory_address``: the memory's read address of every step over its slots (B, K, N),
+    ``None`` without memory.
     """
 
     action: torch.Tensor
     reward: torch.Tensor
     return_to_go: torch.Tensor
+    memory_address: torch.Tensor | None = None
 
 
 class DTMemModel(nn.Module):
@@ -128,18 +131,20 @@ class DTMemModel(nn.Module):
         hidden = self.trunk(tokens, valid.repeat_interleave(TOKENS_PER_STEP, dim=1))
         # (B, T, d) -> (B, K, 3, d)
         hidden = hidden.view(batch, steps, TOKENS_PER_STEP, -1)
+        address = None
         if self.memory is not None:
-            reads = self.memory(
+            read = self.memory(
                 hidden[:, :, token_position(MEMORY_ADDRESS_TOKEN)],
                 hidden[:, :, token_position(MEMORY_WRITE_TOKEN)],
                 valid,
             )
-            hidden = hidden + reads.unsqueeze(2)  # (B, K, 1, d): one read per step
+            hidden = hidden + read.output.unsqueeze(2)  # (B, K, 1, d): one read per step
+            address = read.address
         predictions = {
             target: self.heads[target](hidden[:, :, token_position(source)])
             for target, source in PREDICTED_FROM.items()
         }
-        return DTMemOutput(**predictions)
+        return DTMemOutput(**predictions, memory_address=address)
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -165,6 +170,7 @@ def create_dtmem_model(
     position_encoding_type: PositionEncodingType,
     use_memory: bool,
     memory_slots: int,
+    memory_addressing: str,
     return_range: tuple[int, int],
 ) -> DTMemModel:
     """Builds a :class:`DTMemModel`; the width ``d`` is the encoder's output size."""
@@ -195,7 +201,7 @@ def create_dtmem_model(
     trunk = Trunk(
         width, num_heads, num_layers, activation_type, attn_dropout, resid_dropout, embed_dropout
     )
-    memory = WorkingMemory(width, memory_slots) if use_memory else None
+    memory = WorkingMemory(width, memory_slots, memory_addressing) if use_memory else None
     for module in (position, action_embedding, return_embedding, trunk, *heads.values()):
         module.apply(_init_weights)
     if memory is not None:
