@@ -85,3 +85,18 @@ def test_bad_inputs_give_one_line_errors(base, tmp_path):
         assert result.exit_code != 0
         assert message in result.output, result.output
         assert "Traceback" not in result.output
+
+
+def test_lr_sets_the_fine_tuning_learning_rate(base, tmp_path):
+    def last_rate(*options):
+        out = tmp_path / "-".join(map(str, options or ("default",)))
+        args = ("--model", base, "--datasets", "test/shifted-v0", "--steps", 12, "--out", out)
+        result = run(*args, *options)
+        assert result.exit_code == 0, result.output
+        rows = (out / "logs" / "finetune-lora" / "learning_rate.csv").read_text().split()
+        return float(rows[-1].split(",")[-1])
+
+    # the logged rate is the epoch's mean over the same warmup: proportional to the peak
+    assert last_rate("--lr", 0.02) / last_rate() == pytest.approx(0.02 / 1e-3)  # default 1e-3
+    result = run("--model", base, "--datasets", "test/shifted-v0", "--lr", 0, "--out", tmp_path)
+    assert result.exit_code != 0 and "Invalid value for '--lr'" in result.output
