@@ -13,8 +13,10 @@ DT-Mem with each addressing form and the same network without memory. Reports
       on 2 cores); full fine-tuning for the model without memory,
 
 with 95% bootstrap intervals (stratified over tasks; runs = seeds x episodes) and the
-trainable-parameter counts. Writes ``evidence.json`` and plots into ``--out``; the tables
-and plots go into docs/results.md.
+trainable-parameter counts. Each (model, seed) run is saved to ``<out>/runs/`` as it ends
+and skipped when the script runs again, so runs can be split over processes
+(``--models``) and an interrupted benchmark resumes. Writes ``evidence.json`` and plots
+into ``--out``; the tables and plots go into docs/results.md.
 
     python benchmarks/memory_evidence.py [--out runs/evidence] [--seeds 0 1 2]
 """
@@ -187,6 +189,36 @@ def print_tables(summary: dict, args) -> None:
     )
 
 
+def markdown(summary: dict, args) -> str:
+    """The tables of :func:`print_tables` in Markdown (for docs/results.md)."""
+    first = next(iter(summary.values()))
+    steps = [args.every * (i + 1) for i in range(len(first["curve_mean"]))]
+    lines = [
+        "| model | " + " | ".join(str(s) for s in steps) + " |",
+        "|---|" + "---:|" * len(steps),
+    ]
+    for name, row in summary.items():
+        cells = " | ".join(
+            f"{m:.4f} ± {s:.4f}" for m, s in zip(row["curve_mean"], row["curve_std"], strict=True)
+        )
+        lines.append(f"| {name} | {cells} |")
+    lines += [
+        "",
+        "| model | stage | success | 95% CI | trainable | total |",
+        "|---|---|---:|---|---:|---:|",
+    ]
+    for name, row in summary.items():
+        for stage in ("train", "zero-shot", *STAGES.values()):
+            if stage in row:
+                ci = row[stage]
+                counts = row.get(f"{stage} parameters", row["parameters"])
+                lines.append(
+                    f"| {name} | {stage} | {ci['point']:.2f} | [{ci['low']:.2f}, "
+                    f"{ci['high']:.2f}] | {counts['trainable']:,} | {counts['total']:,} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
 def plot(summary: dict, args) -> None:
     import matplotlib
 
@@ -241,8 +273,9 @@ def main() -> None:
     parser.add_argument("--lora-lr", type=float, default=None)
     parser.add_argument("--eval-seeds", type=int, default=2)
     parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     settings = QuickstartSettings(
         out=Path(args.out),
         seeds=tuple(range(args.eval_seeds)),
@@ -265,6 +298,7 @@ def main() -> None:
     payload = {"args": vars(args), "summary": summary, "runs": results}
     (Path(args.out) / "evidence.json").write_text(json.dumps(payload, indent=2) + "\n")
     print_tables(summary, args)
+    (Path(args.out) / "evidence.md").write_text(markdown(summary, args))
     plot(summary, args)
     elapsed = time.perf_counter() - started
     print(f"\nwrote {Path(args.out) / 'evidence.json'} and plots; {elapsed:.0f} s")

@@ -160,6 +160,7 @@ def check_algo_contract(
     loaded = d3rlpy.load_learnable(str(model_path))
     assert isinstance(loaded, d3rlpy_dtmem.DTMem)
     assert loaded.config.action_type == algo.config.action_type
+    assert loaded.config.memory_addressing == algo.config.memory_addressing
     np.testing.assert_allclose(loaded.predict(inpt), action, atol=1e-6)
     expected = tmp_path / "expected.pkl"
     expected.write_bytes(pickle.dumps((inpt, action)))

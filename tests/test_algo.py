@@ -38,9 +38,10 @@ def test_contract_discrete_pixels(tmp_path):
     assert algo.get_action_type() == d3rlpy.ActionSpace.DISCRETE
 
 
-def test_contract_continuous_vectors(tmp_path):
+@pytest.mark.parametrize("addressing", ["slot_keys", "content"])
+def test_contract_continuous_vectors(tmp_path, addressing):
     dataset = synthetic_dataset(discrete=False, observation_size=3, action_size=1)
-    algo = tiny_config().create()
+    algo = tiny_config(memory_addressing=addressing).create()
     env = gym.wrappers.TimeLimit(gym.make("Pendulum-v1"), max_episode_steps=50)
     check_algo_contract(algo, dataset, env, target_return=-100.0, tmp_path=tmp_path)
     assert algo.get_action_type() == d3rlpy.ActionSpace.CONTINUOUS
