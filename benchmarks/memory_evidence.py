@@ -290,10 +290,14 @@ def main() -> None:
         for name in args.models:
             results[name] = []
             for seed in args.seeds:
-                results[name].append(run_seed(name, seed, args, data, settings))
-                print(
-                    f"done: {name} seed {seed} ({time.perf_counter() - started:.0f} s)", flush=True
-                )
+                saved = Path(args.out) / "runs" / f"{name.replace(' ', '-')}-seed{seed}.json"
+                if not saved.exists():  # runs saved by an earlier or parallel invocation
+                    result = run_seed(name, seed, args, data, settings)
+                    saved.parent.mkdir(parents=True, exist_ok=True)
+                    saved.write_text(json.dumps(result) + "\n")
+                results[name].append(json.loads(saved.read_text()))
+                elapsed = time.perf_counter() - started
+                print(f"done: {name} seed {seed} ({elapsed:.0f} s)", flush=True)
     summary = summarize(results)
     payload = {"args": vars(args), "summary": summary, "runs": results}
     (Path(args.out) / "evidence.json").write_text(json.dumps(payload, indent=2) + "\n")

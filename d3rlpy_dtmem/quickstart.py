@@ -42,7 +42,7 @@ _RUNS = {"DT-Mem": "dtmem", "no memory": "no-memory"}  # model -> its pre-traini
 
 @dataclasses.dataclass(frozen=True)
 class QuickstartSettings:
-    """What the quickstart runs; the defaults take about 10-15 minutes on 2 CPU cores."""
+    """What the quickstart runs; the defaults take about 3 minutes on 2 CPU cores."""
 
     out: Path = Path("runs/quickstart")
     tasks: Sequence[str] = TRAIN_TASKS
