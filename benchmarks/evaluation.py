@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from d3rlpy.algos import GreedyTransformerActionSampler
 
+from d3rlpy_dtmem.app.presets import preset_config
 from d3rlpy_dtmem.evaluation import evaluate
 from d3rlpy_dtmem.evaluation.envspec import parse_env_spec
-from d3rlpy_dtmem.presets import preset_config
 
 
 def main() -> None:

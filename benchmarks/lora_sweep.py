@@ -20,15 +20,15 @@ from pathlib import Path
 import d3rlpy
 import torch
 
-from d3rlpy_dtmem.convert import use_minari_root
-from d3rlpy_dtmem.data import load_minari
-from d3rlpy_dtmem.evaluation.aggregate import task_intervals
-from d3rlpy_dtmem.quickstart import (
+from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     scripted_datasets,
     success_rate,
     target_return,
 )
+from d3rlpy_dtmem.convert import use_minari_root
+from d3rlpy_dtmem.data import load_minari
+from d3rlpy_dtmem.evaluation.aggregate import task_intervals
 
 TARGETS = {
     "memory": "memory",

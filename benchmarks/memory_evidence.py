@@ -33,16 +33,16 @@ import numpy as np
 import torch
 from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 
-from d3rlpy_dtmem.convert import use_minari_root
-from d3rlpy_dtmem.data import load_minari
-from d3rlpy_dtmem.evaluation.aggregate import stratified_bootstrap_ci
-from d3rlpy_dtmem.quickstart import (
+from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     quickstart_model,
     scripted_datasets,
     success_rate,
     target_return,
 )
+from d3rlpy_dtmem.convert import use_minari_root
+from d3rlpy_dtmem.data import load_minari
+from d3rlpy_dtmem.evaluation.aggregate import stratified_bootstrap_ci
 
 TRAIN_TASKS = (
     "reach-v3",

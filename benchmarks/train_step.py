@@ -16,9 +16,9 @@ import d3rlpy
 import numpy as np
 import torch
 from d3rlpy.models import VectorEncoderFactory
-from d3rlpy.optimizers import GPTAdamWFactory
 
 from d3rlpy_dtmem import DTMemConfig
+from d3rlpy_dtmem.algo import default_optim_factory
 
 
 def make_dataset(observation_size: int, action_size: int, steps: int = 4000):
@@ -42,7 +42,7 @@ def build(args, dataset):
         num_heads=args.heads,
         num_layers=args.layers,
         encoder_factory=VectorEncoderFactory(hidden_units=[args.width]),
-        optim_factory=GPTAdamWFactory(weight_decay=1e-4, clip_grad_norm=1.0),
+        optim_factory=default_optim_factory(warmup_steps=0),
     )
     algos = {
         "slot_keys": DTMemConfig(memory_slots=args.slots, memory_addressing="slot_keys", **common),

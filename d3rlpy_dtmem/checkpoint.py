@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 GRAD_STEP_KEY = "grad_step"
+_DTMEM_TYPE = "dt_mem"  # DTMemConfig.get_type(): this module does not import the algorithm
 _KEYS = ("torch", "config", "version")
 
 
@@ -102,9 +103,6 @@ def load_checkpoint(
         CheckpointError: a missing, truncated or corrupt file, or a model other than DT-Mem,
             with a one-line message naming the file.
     """
-    from .algo import DTMem
-    from .config import DTMemConfig
-
     path = Path(path)
     payload = _read_payload(path)
     try:
@@ -113,7 +111,7 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path}: unreadable model config ({error.__class__.__name__}: {error})"
         ) from None
-    if not isinstance(shaped.config, DTMemConfig):
+    if shaped.config.get_type() != _DTMEM_TYPE:
         algorithm = type(shaped.config).__name__.removesuffix("Config")
         raise CheckpointError(f"{path}: a {algorithm} model, not DT-Mem")
     if payload["version"] != d3rlpy.__version__:
@@ -124,7 +122,6 @@ def load_checkpoint(
             current=d3rlpy.__version__,
         )
     algo = shaped.config.create(device, enable_ddp)
-    assert isinstance(algo, DTMem)
     algo.create_impl(shaped.observation_shape, shaped.action_size)
     assert algo.impl is not None
     try:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import d3rlpy
 
+from d3rlpy_dtmem.app.presets import preset_config
 from d3rlpy_dtmem.convert.atari import convert_atari, game_split
 from d3rlpy_dtmem.data import load_minari
-from d3rlpy_dtmem.presets import preset_config
 
 
 def main() -> None:

@@ -42,8 +42,8 @@ def write_cartpole_tasks(root: Path, seed: int) -> list[str]:
     import gymnasium as gym
     from minari.data_collector import EpisodeBuffer
 
+    from d3rlpy_dtmem.app.cartpole import scripted_cartpole_episode
     from d3rlpy_dtmem.convert import write_minari_dataset
-    from d3rlpy_dtmem.demo import scripted_cartpole_episode
 
     os.environ["MINARI_DATASETS_PATH"] = str(root)
     env = gym.make("CartPole-v1")
@@ -81,19 +81,18 @@ def main() -> None:
     import d3rlpy
     import torch.distributed as dist
     from d3rlpy.models import VectorEncoderFactory
-    from d3rlpy.optimizers import GPTAdamWFactory
-    from d3rlpy.optimizers.lr_schedulers import WarmupSchedulerFactory
     from d3rlpy.preprocessing import MultiplyRewardScaler
 
     from d3rlpy_dtmem import DTMemConfig
-    from d3rlpy_dtmem.data import load_minari
-    from d3rlpy_dtmem.distributed import (
+    from d3rlpy_dtmem.algo import default_optim_factory
+    from d3rlpy_dtmem.app.distributed import (
         init_distributed,
         rank_logger_adapter,
         rank_seed,
         replica_fingerprints,
         shutdown_distributed,
     )
+    from d3rlpy_dtmem.data import load_minari
 
     context = init_distributed(args.backend)
     out = Path(args.out)
@@ -118,11 +117,7 @@ def main() -> None:
         encoder_factory=VectorEncoderFactory(hidden_units=[64]),
         reward_scaler=MultiplyRewardScaler(0.2),
         learning_rate=1e-3,
-        optim_factory=GPTAdamWFactory(
-            weight_decay=1e-4,
-            clip_grad_norm=1.0,
-            lr_scheduler_factory=WarmupSchedulerFactory(warmup_steps=max(1, args.steps // 5)),
-        ),
+        optim_factory=default_optim_factory(max(1, args.steps // 5)),
     ).create(device=context.device, enable_ddp=True)
     logs = rank_logger_adapter(d3rlpy.logging.FileAdapterFactory(root_dir=str(out / "logs")))
 

@@ -31,8 +31,8 @@ def main() -> None:
     else:
         from d3rlpy.preprocessing import MultiplyRewardScaler
 
-        from d3rlpy_dtmem.demo import collect_cartpole
-        from d3rlpy_dtmem.presets import preset_config
+        from d3rlpy_dtmem.app.cartpole import collect_cartpole
+        from d3rlpy_dtmem.app.presets import preset_config
 
         dataset, _ = collect_cartpole(episodes=20, seed=args.seed)
         # CartPole returns reach 500; scaled by 0.2 they fit the return classes (-20..100)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import d3rlpy
 
+from d3rlpy_dtmem.app.presets import preset_config
 from d3rlpy_dtmem.convert.metaworld import (
     DEFAULT_DATASET_ID,
     convert_metaworld,
@@ -27,7 +28,6 @@ from d3rlpy_dtmem.convert.metaworld import (
 )
 from d3rlpy_dtmem.data import load_minari
 from d3rlpy_dtmem.envs import ML45_TEST_TASKS, ML45_TRAIN_TASKS, metaworld_success_rate
-from d3rlpy_dtmem.presets import preset_config
 
 TINY = dict(episodes=5, steps=300, finetune_steps=200, eval_episodes=3)
 PAPER = dict(episodes=1000, steps=250_000, finetune_steps=20_000, eval_episodes=50)

@@ -16,14 +16,14 @@ import d3rlpy
 import torch
 from helpers import tiny_config
 
-from d3rlpy_dtmem.data import load_minari
-from d3rlpy_dtmem.distributed import (
+from d3rlpy_dtmem.app.distributed import (
     init_distributed,
     rank_logger_adapter,
     rank_seed,
     replica_fingerprints,
     shutdown_distributed,
 )
+from d3rlpy_dtmem.data import load_minari
 
 
 def fit(algo, buffer, steps: int, name: str, out: Path) -> None:

@@ -5,8 +5,8 @@ import gymnasium as gym
 import numpy as np
 from d3rlpy.preprocessing import MultiplyRewardScaler
 
-from d3rlpy_dtmem.demo import collect_cartpole
-from d3rlpy_dtmem.presets import preset_config
+from d3rlpy_dtmem.app.cartpole import collect_cartpole
+from d3rlpy_dtmem.app.presets import preset_config
 
 
 def cartpole() -> gym.Env:

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from d3rlpy.algos import TransformerInput
 from d3rlpy.models import PixelEncoderFactory, VectorEncoderFactory
-from d3rlpy.optimizers import GPTAdamWFactory
-from d3rlpy.optimizers.lr_schedulers import WarmupSchedulerFactory
 from d3rlpy.preprocessing import PixelObservationScaler
 
 import d3rlpy_dtmem
 from d3rlpy_dtmem import DTMemConfig
+from d3rlpy_dtmem.algo import default_optim_factory
 
 PIXEL_SHAPE = (4, 84, 84)
 
@@ -41,11 +40,7 @@ def tiny_config(pixel: bool = False, **overrides: Any) -> DTMemConfig:
         memory_slots=16,
         encoder_factory=encoder,
         observation_scaler=PixelObservationScaler() if pixel else None,
-        optim_factory=GPTAdamWFactory(
-            weight_decay=1e-4,
-            clip_grad_norm=1.0,
-            lr_scheduler_factory=WarmupSchedulerFactory(warmup_steps=10),
-        ),
+        optim_factory=default_optim_factory(10),
         learning_rate=1e-3,
     )
     params.update(overrides)

@@ -3,7 +3,7 @@
 import d3rlpy
 from click.testing import CliRunner
 
-from d3rlpy_dtmem.cli import dtmem, dtmem_convert
+from d3rlpy_dtmem.app.cli import dtmem, dtmem_convert
 
 
 def test_help_of_both_commands():
@@ -14,10 +14,10 @@ def test_help_of_both_commands():
         assert "Usage" in result.output
 
 
-def test_demo_runs_end_to_end_and_saves_a_loadable_model(tmp_path):
+def test_cartpole_runs_end_to_end_and_saves_a_loadable_model(tmp_path):
     result = CliRunner().invoke(
         dtmem,
-        ["demo", "--steps", "10", "--episodes", "3", "--trials", "1", "--out", str(tmp_path)],
+        ["cartpole", "--steps", "10", "--episodes", "3", "--trials", "1", "--out", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
     assert "DT-Mem (target 500)" in result.output
@@ -25,7 +25,19 @@ def test_demo_runs_end_to_end_and_saves_a_loadable_model(tmp_path):
     assert algo.config.get_type() == "dt_mem"
 
 
-def test_demo_rejects_bad_values():
-    result = CliRunner().invoke(dtmem, ["demo", "--steps", "0"])
+def test_cartpole_rejects_bad_values():
+    result = CliRunner().invoke(dtmem, ["cartpole", "--steps", "0"])
     assert result.exit_code != 0
     assert "--steps" in result.output
+
+
+def test_the_old_demo_name_runs_cartpole_with_a_note(tmp_path):
+    help_text = CliRunner().invoke(dtmem, ["--help"]).output
+    assert "cartpole" in help_text and " demo " not in help_text  # hidden, not confusable
+    result = CliRunner().invoke(
+        dtmem,
+        ["demo", "--steps", "10", "--episodes", "3", "--trials", "1", "--out", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    assert "'dtmem demo' is now 'dtmem cartpole'" in result.output
+    assert (tmp_path / "dtmem_cartpole.d3").is_file()

@@ -6,7 +6,7 @@ import pytest
 from atari_fixtures import BAD_FILES, GAME, corrupt, truncate, write_replay
 from click.testing import CliRunner
 
-from d3rlpy_dtmem.cli import dtmem_convert
+from d3rlpy_dtmem.app.cli import dtmem_convert
 from d3rlpy_dtmem.convert.atari import (
     convert_atari,
     convert_atari_run,
@@ -14,7 +14,7 @@ from d3rlpy_dtmem.convert.atari import (
     game_splits,
     plan_atari_conversion,
 )
-from d3rlpy_dtmem.convert.atari_cli import _spread_values, parse_int_ranges
+from d3rlpy_dtmem.convert.atari_cli import parse_int_ranges
 from d3rlpy_dtmem.envs import atari_games, minimal_action_set
 
 DATASET = f"dqn-replay/{GAME}-run1-v0"
@@ -198,17 +198,6 @@ def test_clashing_dataset_ids_are_refused(tmp_path, minari_path):
     with pytest.raises(ValueError, match="same id to several game/run pairs"):
         convert_atari(tmp_path / "replay", [GAME], runs=(1, 2), dataset_id="dqn/{game}-v0")
     assert_nothing_written(minari_path)
-
-
-def test_list_options_take_space_separated_values():
-    names = {"--games", "--runs"}
-    args = ["--games", "A", "B", "--runs=1", "2", "--overwrite", "--games", "C"]
-    assert _spread_values(args, names) == [
-        "--games", "A", "--games", "B", "--runs=1", "--runs", "2", "--overwrite", "--games", "C",
-    ]  # fmt: skip
-    assert _spread_values(["--dataset-id", "x", "--", "y"], names) == [
-        "--dataset-id", "x", "--", "y",
-    ]  # fmt: skip
 
 
 def test_int_ranges_match_a_loop():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from d3rlpy_dtmem.cli import dtmem_convert
+from d3rlpy_dtmem.app.cli import dtmem_convert
 from d3rlpy_dtmem.convert.metaworld import (
     convert_metaworld,
     metaworld_dataset_ids,

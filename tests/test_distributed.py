@@ -11,7 +11,7 @@ import torch
 from helpers import synthetic_dataset, tiny_config, write_policy_dataset
 
 import d3rlpy_dtmem
-from d3rlpy_dtmem.distributed import (
+from d3rlpy_dtmem.app.distributed import (
     current_rank,
     init_distributed,
     is_main_process,

@@ -10,7 +10,8 @@ import pytest
 from d3rlpy.algos import GreedyTransformerActionSampler
 from evaluation_helpers import cartpole, train_cartpole_dtmem
 
-from d3rlpy_dtmem.demo import collect_cartpole
+from d3rlpy_dtmem.app.cartpole import collect_cartpole
+from d3rlpy_dtmem.app.presets import preset_config
 from d3rlpy_dtmem.evaluation import EvaluationResult, evaluate
 from d3rlpy_dtmem.evaluation.activity import memory_activity, record_trajectory
 from d3rlpy_dtmem.evaluation.aggregate import Interval
@@ -21,7 +22,6 @@ from d3rlpy_dtmem.evaluation.plots import (
     plot_training_curves,
 )
 from d3rlpy_dtmem.evaluation.report import TaskResult, write_report
-from d3rlpy_dtmem.presets import preset_config
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,7 @@ from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 from helpers import synthetic_dataset, tiny_config
 from test_data_sampler import FIELDS, make_task
 
-from d3rlpy_dtmem.config import DTMemConfig
+from d3rlpy_dtmem.algo import DTMemConfig
 from d3rlpy_dtmem.data import MultiTaskReplayBuffer, batch_to_device, pin_batch
 from d3rlpy_dtmem.nn.memory import WorkingMemory
 

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 from helpers import tiny_config, write_policy_dataset
 
-from d3rlpy_dtmem.cli import dtmem
+from d3rlpy_dtmem.app.cli import dtmem
 from d3rlpy_dtmem.data import load_minari
 
 

@@ -17,10 +17,10 @@ from helpers import synthetic_dataset, tiny_config, window_input, write_policy_d
 from minari.data_collector import EpisodeBuffer
 
 from d3rlpy_dtmem.adapters import AdapterError
+from d3rlpy_dtmem.app.jobs import JobError, load_dtmem
 from d3rlpy_dtmem.convert import write_minari_dataset
 from d3rlpy_dtmem.convert.minari_io import minari_root
 from d3rlpy_dtmem.data import load_minari
-from d3rlpy_dtmem.jobs import JobError, load_dtmem
 
 
 def built(dataset=None, **overrides):

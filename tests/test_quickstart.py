@@ -6,7 +6,7 @@ import struct
 import d3rlpy
 from click.testing import CliRunner
 
-from d3rlpy_dtmem.cli import dtmem
+from d3rlpy_dtmem.app.cli import dtmem
 
 
 def png_size(path):

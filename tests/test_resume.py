@@ -6,10 +6,10 @@ from click.testing import CliRunner
 from evaluation_helpers import write_cartpole_dataset
 from helpers import synthetic_dataset, tiny_config
 
+from d3rlpy_dtmem.app.cli import dtmem
+from d3rlpy_dtmem.app.jobs import JobError, train
+from d3rlpy_dtmem.app.resume import latest_checkpoint, trim_metrics
 from d3rlpy_dtmem.checkpoint import load_checkpoint
-from d3rlpy_dtmem.cli import dtmem
-from d3rlpy_dtmem.jobs import JobError, train
-from d3rlpy_dtmem.resume import latest_checkpoint, trim_metrics
 
 DATASET = "test/cartpole-v0"
 EPOCH = 10  # steps per epoch; the tiny preset warms up for 50 steps, so the LR still rises

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from evaluation_helpers import write_cartpole_dataset
 from helpers import synthetic_dataset, tiny_config
 
-from d3rlpy_dtmem.cli import dtmem
+from d3rlpy_dtmem.app.cli import dtmem
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -103,8 +103,8 @@ def test_evaluate_atari_scores_human_and_dqn_normalized(atari_model, tmp_path):
 
 
 def test_epoch_evaluation_logs_return_human_and_dqn_scores(atari_model):
+    from d3rlpy_dtmem.app.jobs import _epoch_evaluation
     from d3rlpy_dtmem.evaluation.envspec import parse_env_spec
-    from d3rlpy_dtmem.jobs import _epoch_evaluation
 
     algo = d3rlpy.load_learnable(str(atari_model))
     evaluation = _epoch_evaluation([parse_env_spec("atari:Pong", max_episode_steps=8)], 1, 0)

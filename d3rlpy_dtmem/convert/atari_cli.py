@@ -5,15 +5,17 @@ from pathlib import Path
 
 import click
 
+from ..options import MultiValueCommand, split_values
 from .atari import DEFAULT_DATASET_ID, convert_atari
 
 __all__ = ["atari_command", "parse_int_ranges"]
 
 
 def parse_int_ranges(values: Iterable[str]) -> tuple[int, ...]:
-    """``["0-2", "5"]`` -> ``(0, 1, 2, 5)``: sorted, without repeats; ``ValueError`` if bad."""
+    """``["0-2", "5"]`` or ``["0-2,5"]`` -> ``(0, 1, 2, 5)``: sorted, without repeats;
+    ``ValueError`` if bad."""
     numbers: set[int] = set()
-    for value in values:
+    for value in split_values(values):
         first, sep, last = value.partition("-")
         if not first.isdigit() or (sep and not last.isdigit()):
             raise ValueError(f"{value!r} is not a number or a range like 0-49")
@@ -24,35 +26,6 @@ def parse_int_ranges(values: Iterable[str]) -> tuple[int, ...]:
     return tuple(sorted(numbers))
 
 
-def _spread_values(args: list[str], names: set[str]) -> list[str]:
-    """``--games A B`` -> ``--games A --games B`` for the options in ``names``."""
-    spread: list[str] = []
-    current = None
-    for index, arg in enumerate(args):
-        if arg == "--":
-            return spread + args[index:]
-        if arg.startswith("-"):
-            name = arg.split("=", 1)[0]
-            current = name if name in names else None
-        elif current is not None and spread[-1] != current:
-            spread.append(current)
-        spread.append(arg)
-    return spread
-
-
-class _SpaceSeparatedCommand(click.Command):
-    """A command whose ``multiple`` options also take space-separated values."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        names = {
-            opt
-            for param in self.params
-            if isinstance(param, click.Option) and param.multiple
-            for opt in param.opts
-        }
-        return super().parse_args(ctx, _spread_values(args, names))
-
-
 def _int_ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple:
     try:
         return parse_int_ranges(values)
@@ -60,7 +33,7 @@ def _int_ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, .
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
 
 
-@click.command("atari", cls=_SpaceSeparatedCommand)
+@click.command("atari", cls=MultiValueCommand)
 @click.option(
     "--replay-dir",
     required=True,
@@ -125,7 +98,7 @@ def atari_command(
     try:
         convert_atari(
             replay_dir,
-            games,
+            split_values(games),
             runs=runs,
             checkpoints=checkpoints or None,
             max_transitions=max_transitions,

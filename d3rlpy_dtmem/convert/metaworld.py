@@ -30,6 +30,7 @@ from ..envs.metaworld import (
     mask_goal_space,
     metaworld_tasks,
 )
+from ..options import MultiValueCommand, split_values
 from .minari_io import check_dataset_id, minari_root, write_minari_dataset
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ def format_summary(results: Sequence[TaskResult]) -> str:
     return "\n".join(lines)
 
 
-@click.command("metaworld")
+@click.command("metaworld", cls=MultiValueCommand)
 @click.argument("more_tasks", nargs=-1, metavar="[TASK]...")
 @click.option(
     "--tasks",
@@ -392,7 +393,7 @@ def metaworld_command(more_tasks: tuple[str, ...], tasks: tuple[str, ...], **opt
     train|test selects a whole split. Datasets go to $MINARI_DATASETS_PATH (default
     ~/.minari/datasets).
     """
-    names = [name for value in (*tasks, *more_tasks) for name in value.split(",") if name]
+    names = split_values((*tasks, *more_tasks))
     benchmark, split = options.pop("benchmark"), options.pop("split")
     try:
         selected = select_tasks(names, benchmark, split)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import numpy as np
+import torch.distributed as dist
 from d3rlpy.constants import ActionSpace
 from d3rlpy.dataset import (
     BasicTrajectorySlicer,
@@ -24,7 +25,6 @@ from d3rlpy.dataset import (
     TrajectoryMiniBatch,
 )
 
-from ..distributed import current_rank
 from .pinned import pin_batch
 from .prefetch import Prefetcher
 from .sampler import TrajectorySampler
@@ -111,7 +111,7 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         if pin_memory and prefetch == 0:
             raise ValueError("pin_memory needs prefetch >= 1 (batches are pinned ahead of use)")
         if seed is None:
-            seed = int(np.random.randint(2**31 - 1)) + current_rank()
+            seed = int(np.random.randint(2**31 - 1)) + _rank()
         rng = np.random.default_rng(seed)
         self._sampler = TrajectorySampler(tasks, frame_stack, sampling, rng, uint8_batches)
         self._tasks = list(tasks)
@@ -207,3 +207,8 @@ class MultiTaskReplayBuffer(ReplayBuffer):
     @classmethod
     def load(cls, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{_READ_ONLY}; build it with d3rlpy_dtmem.data.load_minari")
+
+
+def _rank() -> int:
+    """This process's global rank; 0 without a process group."""
+    return dist.get_rank() if dist.is_initialized() else 0

@@ -4,14 +4,18 @@ IQM with stratified-bootstrap intervals, reports, plots, memory activity, traini
 Importing it does not import matplotlib, ale-py or Meta-World (they load when used).
 """
 
+from ..expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target, tilt_return_logits
+from ..inference import (
+    BatchedTransformerPolicy,
+    ExpertReturnMixin,
+    SingleEpisodeWrapper,
+    Windows,
+)
 from .activity import Trajectory, memory_activity, record_trajectory
 from .aggregate import Interval, aggregate_scores, iqm, stratified_bootstrap_ci, task_intervals
 from .envspec import EnvSpec, check_env_compatible, evaluate_envs, parse_env_spec
-from .expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target, tilt_return_logits
 from .loggers import EvaluationAdapterFactory, training_logger
-from .mixin import ExpertReturnMixin
 from .plots import plot_memory_activity, plot_task_scores, plot_training_curves
-from .policy import BatchedTransformerPolicy, SingleEpisodeWrapper, Windows
 from .report import TaskResult, markdown_report, summarize, write_report
 from .rollouts import EnvFactory, EpisodeStats, EvaluationResult, episode_seed, evaluate
 from .scores import (

@@ -18,8 +18,8 @@ import torch
 from d3rlpy.algos.transformer.action_samplers import TransformerActionSampler
 from d3rlpy.types import NDArray
 
-from .expert import ReturnSampler
-from .policy import BatchedTransformerPolicy, windows_to_torch
+from ..expert import ReturnSampler
+from ..inference import BatchedTransformerPolicy, windows_to_torch
 
 if TYPE_CHECKING:
     from ..algo import DTMem

@@ -21,8 +21,8 @@ import numpy as np
 from d3rlpy.types import NDArray
 
 from ..envs.metaworld import MAX_EPISODE_STEPS as METAWORLD_STEPS
+from ..expert import DEFAULT_KAPPA
 from ..spaces import check_fits
-from .expert import DEFAULT_KAPPA
 from .report import TaskResult
 from .rollouts import EvaluationResult, evaluate
 from .scores import atari_reference_table, normalized_score

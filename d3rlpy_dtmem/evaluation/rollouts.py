@@ -22,8 +22,8 @@ from d3rlpy.algos.transformer.action_samplers import TransformerActionSampler
 from d3rlpy.metrics import evaluate_transformer_with_environment
 from d3rlpy.types import NDArray
 
-from .expert import DEFAULT_KAPPA, ReturnSampler
-from .policy import BatchedTransformerPolicy
+from ..expert import DEFAULT_KAPPA, ReturnSampler
+from ..inference import BatchedTransformerPolicy
 
 if TYPE_CHECKING:
     from ..algo import DTMem

@@ -87,7 +87,7 @@ def scripted_datasets(
     ``seed`` (default: the settings' seed) seeds the scripted episodes; another seed gives
     other episodes, kept under other ids.
     """
-    from .convert.metaworld import convert_metaworld, metaworld_dataset_ids
+    from ..convert.metaworld import convert_metaworld, metaworld_dataset_ids
 
     seed = settings.seed if seed is None else seed
     suffix = "" if seed == settings.seed else f"-seed{seed}"
@@ -133,7 +133,7 @@ def train(algo: Any, buffer: Any, steps: int, name: str, settings: QuickstartSet
 
     d3rlpy drops an incomplete last epoch, so the steps are rounded down to whole epochs.
     """
-    from .evaluation.loggers import training_logger
+    from ..evaluation.loggers import training_logger
 
     per_epoch = max(1, steps // 10)
     start = time.perf_counter()
@@ -152,8 +152,8 @@ def train(algo: Any, buffer: Any, steps: int, name: str, settings: QuickstartSet
 def success_rate(algo: Any, task: str, target: float, settings: QuickstartSettings) -> Any:
     """Evaluates ``algo`` on ``task`` (seeds x episodes of the settings): an
     :class:`~d3rlpy_dtmem.evaluation.EvaluationResult`."""
-    from .envs import make_metaworld
-    from .evaluation import evaluate
+    from ..envs import make_metaworld
+    from ..evaluation import evaluate
 
     return evaluate(
         algo,
@@ -173,9 +173,9 @@ def run_quickstart(
     """Runs the five stages of the module docstring; returns the rows and the files written."""
     import d3rlpy
 
-    from .convert import use_minari_root
-    from .data import load_minari
-    from .evaluation.report import TaskResult
+    from ..convert import use_minari_root
+    from ..data import load_minari
+    from ..evaluation.report import TaskResult
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -253,12 +253,12 @@ def _report(
     target: float,
     settings: QuickstartSettings,
 ) -> dict[str, Any]:
-    from .envs import make_metaworld
-    from .evaluation.activity import memory_activity, record_trajectory
-    from .evaluation.aggregate import Interval
-    from .evaluation.plots import plot_memory_activity, plot_metric_runs, plot_task_scores
-    from .evaluation.report import summarize
-    from .files import atomic_path
+    from ..envs import make_metaworld
+    from ..evaluation.activity import memory_activity, record_trajectory
+    from ..evaluation.aggregate import Interval
+    from ..evaluation.plots import plot_memory_activity, plot_metric_runs, plot_task_scores
+    from ..evaluation.report import summarize
+    from ..files import atomic_path
 
     out = Path(settings.out)
     summary = summarize(evaluations, seed=settings.seed)

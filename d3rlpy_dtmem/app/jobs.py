@@ -39,7 +39,7 @@ class FinetuneResult:
 def load_dtmem(path: str | os.PathLike, device: str = "cpu:0") -> Any:
     """Loads a saved DT-Mem (``.d3``), with a one-line error for a missing or bad file
     (see :func:`~d3rlpy_dtmem.checkpoint.load_checkpoint`)."""
-    from .checkpoint import CheckpointError, load_checkpoint
+    from ..checkpoint import CheckpointError, load_checkpoint
 
     try:
         return load_checkpoint(path, device)
@@ -49,7 +49,7 @@ def load_dtmem(path: str | os.PathLike, device: str = "cpu:0") -> Any:
 
 def check_compatible(algo: Any, buffer: Any, dataset_ids: Sequence[str]) -> None:
     """Refuses data whose observations or actions do not fit the model."""
-    from .spaces import check_fits
+    from ..spaces import check_fits
 
     info = buffer.dataset_info
     impl = algo.impl
@@ -70,7 +70,7 @@ def check_compatible(algo: Any, buffer: Any, dataset_ids: Sequence[str]) -> None
 def _load_datasets(
     dataset_ids: Sequence[str], seed: int, mmap_dir: str | os.PathLike | None = None
 ) -> Any:
-    from .data import load_minari
+    from ..data import load_minari
 
     try:
         return load_minari(list(dataset_ids), seed=seed, mmap_dir=mmap_dir)
@@ -152,7 +152,7 @@ class EvaluateResult:
 
 
 def _parse_envs(envs: Sequence[str], max_episode_steps: int | None) -> list[Any]:
-    from .evaluation.envspec import parse_env_spec
+    from ..evaluation.envspec import parse_env_spec
 
     try:
         return [parse_env_spec(env, max_episode_steps) for env in envs]
@@ -172,7 +172,7 @@ def _check_envs(
     Returns:
         each env's target return (see ``resolve_target_return``).
     """
-    from .evaluation.envspec import check_env_compatible, resolve_target_return
+    from ..evaluation.envspec import check_env_compatible, resolve_target_return
 
     targets = []
     for spec in specs:
@@ -193,7 +193,7 @@ def _epoch_evaluation(specs: Sequence[Any], episodes: int, seed: int) -> Any:
     Metrics: ``eval_<kind>_<name>_return``, ``..._score`` (the main score of scored kinds) and
     ``..._dqn_score`` (Atari games with a DQN reference).
     """
-    from .evaluation.envspec import DQN_NORMALIZED, evaluate_envs
+    from ..evaluation.envspec import DQN_NORMALIZED, evaluate_envs
 
     def run(algo: Any) -> dict[str, float]:
         metrics = {}
@@ -214,7 +214,7 @@ def _resumed_algo(
     out: Path, run_dir: Path, steps: int, steps_per_epoch: int, device: str
 ) -> tuple[Any, int]:
     """The newest checkpoint of the run in ``out``, loaded to train on, and its step."""
-    from .checkpoint import CheckpointError, load_checkpoint
+    from ..checkpoint import CheckpointError, load_checkpoint
     from .resume import latest_checkpoint
 
     if not out.is_dir():
@@ -265,7 +265,7 @@ def train(
     With ``resume=True``, ``out`` is an earlier run's folder: training continues from its
     newest checkpoint (``logs/train/model_N.d3``, else ``model.d3``) with the saved weights,
     optimizer, learning-rate schedule and step count, for the ``steps`` still missing, and
-    logs into the same run (see :mod:`d3rlpy_dtmem.resume`). The checkpoint's model is used:
+    logs into the same run (see :mod:`d3rlpy_dtmem.app.resume`). The checkpoint's model is used:
     ``preset`` and ``use_memory`` are ignored. CSV rows logged after the checkpoint are
     dropped. Batches are drawn with ``seed`` plus the steps done (the sampler's state is not
     saved), so they differ from those an uninterrupted run would have drawn.
@@ -275,8 +275,8 @@ def train(
     """
     import d3rlpy
 
-    from .evaluation.loggers import EvaluationAdapterFactory, training_logger
-    from .evaluation.plots import plot_training_curves
+    from ..evaluation.loggers import EvaluationAdapterFactory, training_logger
+    from ..evaluation.plots import plot_training_curves
     from .presets import preset_config
     from .resume import StepOffsetAdapterFactory, trim_metrics
 
@@ -341,9 +341,9 @@ def _plot_memory(
     algo: Any, spec: Any, target: float | str | None, seed: int, steps: int, out: Any
 ) -> Path:
     """Plots the memory activity of episode 0 of evaluation seed ``seed`` on ``spec``."""
-    from .evaluation import ReturnSampler, episode_seed
-    from .evaluation.activity import memory_activity, record_trajectory
-    from .evaluation.plots import plot_memory_activity
+    from ..evaluation import ReturnSampler, episode_seed
+    from ..evaluation.activity import memory_activity, record_trajectory
+    from ..evaluation.plots import plot_memory_activity
 
     env = spec.make()
     try:
@@ -385,9 +385,9 @@ def evaluate_model(
     """
     import d3rlpy
 
-    from .adapters import AdapterError
-    from .evaluation.envspec import evaluate_envs
-    from .evaluation.report import write_report
+    from ..adapters import AdapterError
+    from ..evaluation.envspec import evaluate_envs
+    from ..evaluation.report import write_report
 
     specs = _parse_envs(envs, max_episode_steps)
     algo = load_dtmem(model, device)

@@ -114,11 +114,9 @@ def run_demo(
     import d3rlpy
     import gymnasium as gym
     from d3rlpy.models import VectorEncoderFactory
-    from d3rlpy.optimizers import GPTAdamWFactory
-    from d3rlpy.optimizers.lr_schedulers import WarmupSchedulerFactory
     from d3rlpy.preprocessing import MultiplyRewardScaler
 
-    from .config import DTMemConfig
+    from ..algo import DTMemConfig, default_optim_factory
 
     d3rlpy.seed(seed)
     start = time.perf_counter()
@@ -134,11 +132,7 @@ def run_demo(
         encoder_factory=VectorEncoderFactory(hidden_units=[64]),
         # returns up to 500 -> up to 100, the top of the return classes
         reward_scaler=MultiplyRewardScaler(0.2),
-        optim_factory=GPTAdamWFactory(
-            weight_decay=1e-4,
-            clip_grad_norm=1.0,
-            lr_scheduler_factory=WarmupSchedulerFactory(warmup_steps=100),
-        ),
+        optim_factory=default_optim_factory(100),
     ).create(device=device)
     algo.fit(
         dataset,

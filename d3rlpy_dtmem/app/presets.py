@@ -15,11 +15,9 @@ steps of long Atari episodes share the last timestep embedding.
 from typing import Any
 
 from d3rlpy.models import EncoderFactory, PixelEncoderFactory, VectorEncoderFactory
-from d3rlpy.optimizers import GPTAdamWFactory
-from d3rlpy.optimizers.lr_schedulers import WarmupSchedulerFactory
 from d3rlpy.preprocessing import PixelObservationScaler
 
-from .config import DTMemConfig
+from ..algo import DTMemConfig, default_optim_factory
 
 __all__ = ["PRESETS", "preset_config"]
 
@@ -85,11 +83,7 @@ def preset_config(
         encoder_factory=_encoder(preset, pixel),
         observation_scaler=PixelObservationScaler() if pixel else None,
         use_memory=use_memory,
-        optim_factory=GPTAdamWFactory(
-            weight_decay=1e-4,
-            clip_grad_norm=1.0,
-            lr_scheduler_factory=WarmupSchedulerFactory(warmup_steps=warmup_steps),
-        ),
+        optim_factory=default_optim_factory(warmup_steps),
     )
     params.update(overrides)
     return DTMemConfig(**params)

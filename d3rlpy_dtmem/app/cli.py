@@ -4,13 +4,15 @@ The commands are thin: each parses options and calls a library function; heavy i
 happen inside the command.
 """
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from .convert.atari_cli import atari_command
-from .convert.metaworld import metaworld_command
+from ..convert.atari_cli import atari_command
+from ..convert.metaworld import metaworld_command
+from ..options import MultiValueCommand, int_values, split_values
 from .quickstart import QuickstartSettings
 
 __all__ = ["dtmem", "dtmem_convert"]
@@ -49,7 +51,7 @@ def dtmem() -> None:
     """DT-Mem: Decision Transformers with working memory, on d3rlpy."""
 
 
-@dtmem.command()
+@dtmem.command(cls=MultiValueCommand)
 @_count("--steps", 1500, "Gradient steps of DT-Mem training.")
 @click.option(
     "--episodes",
@@ -62,15 +64,18 @@ def dtmem() -> None:
 @_seed()
 @click.option(
     "--out",
-    default="runs/demo",
+    default="runs/cartpole",
     show_default=True,
     type=click.Path(file_okay=False),
     help="Output folder (logs and the trained model).",
 )
 @_device()
-def demo(steps: int, episodes: int, trials: int, seed: int, out: str, device: str) -> None:
-    """Train DT-Mem on scripted CartPole data and evaluate it with d3rlpy's evaluator."""
-    from .demo import run_demo
+def cartpole(steps: int, episodes: int, trials: int, seed: int, out: str, device: str) -> None:
+    """A one-minute sanity run: DT-Mem on scripted CartPole data, d3rlpy's evaluator.
+
+    (The main demo, what `make demo` runs, is `dtmem quickstart`.)
+    """
+    from .cartpole import run_demo
 
     result = run_demo(
         steps=steps, episodes=episodes, trials=trials, seed=seed, out=out, device=device
@@ -83,7 +88,25 @@ def demo(steps: int, episodes: int, trials: int, seed: int, out: str, device: st
     click.echo(f"\n{result.steps} updates, {result.seconds:.0f} s; model and logs in {out}")
 
 
-@dtmem.command()
+def _renamed(command: click.Command, old: str) -> click.Command:
+    """``command`` under its old name, hidden from --help, with a note on stderr."""
+    alias = copy.copy(command)
+    alias.hidden = True
+    callback = command.callback
+    assert callback is not None
+
+    def warn_then_run(**kwargs: Any) -> Any:
+        click.echo(f"note: 'dtmem {old}' is now 'dtmem {command.name}'", err=True)
+        return callback(**kwargs)
+
+    alias.callback = warn_then_run
+    return alias
+
+
+dtmem.add_command(_renamed(cartpole, "demo"), "demo")
+
+
+@dtmem.command(cls=MultiValueCommand)
 @click.option(
     "--model",
     "model",
@@ -96,7 +119,7 @@ def demo(steps: int, episodes: int, trials: int, seed: int, out: str, device: st
     "datasets",
     required=True,
     multiple=True,
-    help="Minari dataset id of the new task (repeat or space-separate for several).",
+    help="Minari dataset id of the new task (several: space- or comma-separated, or repeat).",
 )
 @click.option(
     "--mode",
@@ -137,7 +160,7 @@ def finetune(model: str, datasets: tuple[str, ...], out: str, **options: Any) ->
     from .jobs import JobError
     from .jobs import finetune as run_finetune
 
-    dataset_ids = [part for value in datasets for part in value.split()]
+    dataset_ids = split_values(datasets)
     try:
         result = run_finetune(model, dataset_ids, out, **options)
     except JobError as error:
@@ -163,18 +186,13 @@ class TargetReturn(click.ParamType):
             self.fail(f"{value!r} is neither a number nor 'expert'", param, ctx)
 
 
-def _split(values: tuple[str, ...]) -> list[str]:
-    """Values of a repeatable option, each of which may also be space-separated."""
-    return [part for value in values for part in value.split()]
-
-
-@dtmem.command()
+@dtmem.command(cls=MultiValueCommand)
 @click.option(
     "--datasets",
     "datasets",
     required=True,
     multiple=True,
-    help="Minari dataset ids, one per task (repeat or space-separate).",
+    help="Minari dataset ids, one per task (space- or comma-separated, or repeat).",
 )
 @click.option(
     "--preset",
@@ -199,7 +217,8 @@ def _split(values: tuple[str, ...]) -> list[str]:
     "--eval-env",
     "eval_envs",
     multiple=True,
-    help="Env evaluated every epoch, e.g. atari:Pong or metaworld:reach-v3 (repeatable).",
+    help="Envs evaluated every epoch, e.g. atari:Pong metaworld:reach-v3 (space- or "
+    "comma-separated, or repeat).",
 )
 @_count("--eval-episodes", 4, "Episodes per --eval-env per epoch.")
 @click.option(
@@ -247,9 +266,9 @@ def train(
         raise click.UsageError("Missing option '--out' (or '--resume DIR').")
     try:
         result = run_train(
-            _split(datasets),
+            split_values(datasets),
             resume or out,
-            eval_envs=_split(eval_envs),
+            eval_envs=split_values(eval_envs),
             resume=resume is not None,
             **options,
         )
@@ -263,7 +282,7 @@ def train(
         click.echo(f"tensorboard --logdir {result.tensorboard_dir.parent}")
 
 
-@dtmem.command()
+@dtmem.command(cls=MultiValueCommand)
 @click.option(
     "--model",
     "model",
@@ -282,17 +301,17 @@ def train(
     "envs",
     required=True,
     multiple=True,
-    help="atari:GAME, metaworld:TASK or gym:ID (repeat or space-separate for several).",
+    help="atari:GAME, metaworld:TASK or gym:ID (several: space- or comma-separated, or repeat).",
 )
 @_count("--episodes", 16, "Episodes per env and seed.")
 @click.option(
     "--seed",
     "seeds",
     multiple=True,
-    default=(0,),
+    default=("0",),
     show_default=True,
-    type=int,
-    help="Evaluation seed (repeat for several).",
+    callback=int_values,
+    help="Evaluation seeds: 0 1 2 or 0,1,2 (or repeat the option).",
 )
 @click.option(
     "--target-return",
@@ -331,14 +350,14 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, **options: Any) -> Non
     from .jobs import JobError, evaluate_model
 
     try:
-        result = evaluate_model(model, _split(envs), out, **options)
+        result = evaluate_model(model, split_values(envs), out, **options)
     except JobError as error:
         raise click.ClickException(str(error)) from None
     click.echo(result.report)
     click.echo(f"wrote {', '.join(str(path) for path in result.files.values())}")
 
 
-@dtmem.command()
+@dtmem.command(cls=MultiValueCommand)
 @click.option(
     "--out",
     default=str(_QS.out),
@@ -349,7 +368,7 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, **options: Any) -> Non
 @click.option(
     "--tasks",
     multiple=True,
-    help="ML45 training tasks (repeat or space-separate); default: five of them.",
+    help="ML45 training tasks (space- or comma-separated, or repeat); default: five of them.",
 )
 @click.option(
     "--test-tasks", multiple=True, help="Held-out ML45 test tasks; default: door-unlock-v3."
@@ -369,7 +388,7 @@ def quickstart(
 
     from .quickstart import format_rows, run_quickstart
 
-    chosen = {"tasks": _split(tasks), "test_tasks": _split(test_tasks)}
+    chosen = {"tasks": split_values(tasks), "test_tasks": split_values(test_tasks)}
     settings = QuickstartSettings(
         out=Path(out), **{k: v for k, v in chosen.items() if v}, **options
     )

@@ -10,7 +10,8 @@ timesteps, left-padded with zeros and masked), with the same conventions: timest
 fixed target return is decreased by every reward received. With a greedy action sampler it
 therefore chooses the actions the stock wrapper chooses, but for n episodes per model call.
 With ``target_return=None`` or ``"expert"`` it samples each step's return-to-go instead
-(:mod:`d3rlpy_dtmem.evaluation.expert`).
+(:mod:`d3rlpy_dtmem.expert`). :class:`ExpertReturnMixin` gives DT-Mem's ``as_stateful_wrapper``
+its expert mode on top of this policy.
 """
 
 import dataclasses
@@ -27,14 +28,15 @@ from d3rlpy.algos.transformer.action_samplers import (
 from d3rlpy.algos.transformer.inputs import TorchTransformerInput
 from d3rlpy.types import NDArray
 
-from .expert import ReturnSampler, is_expert_target
+from .expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target
 
 if TYPE_CHECKING:
-    from ..algo import DTMem
-    from ..nn import DTMemOutput
+    from .algo import DTMem
+    from .nn import DTMemOutput
 
 __all__ = [
     "BatchedTransformerPolicy",
+    "ExpertReturnMixin",
     "SingleEpisodeWrapper",
     "Windows",
     "default_action_sampler",
@@ -122,7 +124,7 @@ class BatchedTransformerPolicy:
         action_sampler: d3rlpy action sampler applied to each episode's model output
             (default: :func:`default_action_sampler`).
         return_sampler: samples return classes in expert mode (default:
-            :class:`~d3rlpy_dtmem.evaluation.expert.ReturnSampler` with its defaults).
+            :class:`~d3rlpy_dtmem.expert.ReturnSampler` with its defaults).
     """
 
     def __init__(
@@ -255,3 +257,43 @@ class SingleEpisodeWrapper:
 
     def reset(self) -> None:
         self._policy.reset()
+
+
+class ExpertReturnMixin:
+    """Adds expert-return inference to d3rlpy's ``as_stateful_wrapper``; mixed into
+    :class:`~d3rlpy_dtmem.DTMem`."""
+
+    def as_stateful_wrapper(  # type: ignore[override]
+        self,
+        target_return: float | str | None = None,
+        action_sampler: TransformerActionSampler | None = None,
+        *,
+        kappa: float = DEFAULT_KAPPA,
+        temperature: float = 1.0,
+        rng: np.random.Generator | int | None = None,
+    ) -> Any:
+        """A stateful wrapper for ``evaluate_transformer_with_environment``.
+
+        Args:
+            target_return: a fixed target return (env units; d3rlpy's own wrapper), or
+                ``None`` / ``"expert"``: sample each step's return from the model's tilted
+                return distribution (discrete models; see
+                :mod:`d3rlpy_dtmem.expert`).
+            action_sampler: d3rlpy action sampler (default: softmax sampling for discrete
+                actions, identity for continuous ones).
+            kappa: expert mode: weight of the optimality prior.
+            temperature: expert mode: temperature of the return distribution.
+            rng: expert mode: generator (or seed) of the return sampling.
+
+        Returns:
+            d3rlpy's ``StatefulTransformerWrapper`` for a fixed target, else a
+            :class:`~d3rlpy_dtmem.evaluation.SingleEpisodeWrapper`.
+        """
+        if not is_expert_target(target_return):
+            stock = super().as_stateful_wrapper  # type: ignore[misc]
+            return stock(float(target_return), action_sampler)  # type: ignore[arg-type]
+        sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng))
+        algo: Any = self
+        return SingleEpisodeWrapper(
+            BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)
+        )

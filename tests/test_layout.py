@@ -1,0 +1,173 @@
+"""The package's layout: dependencies point one way (model -> algorithm -> evaluation ->
+application), no import cycles (in-function imports included), a light ``import d3rlpy_dtmem``,
+and the old module paths still import, with a deprecation warning."""
+
+import ast
+import importlib
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+import d3rlpy_dtmem
+from d3rlpy_dtmem._moved import MOVED_MODULES
+
+PACKAGE_DIR = Path(d3rlpy_dtmem.__file__).parent
+MODEL = ("d3rlpy_dtmem.nn", "d3rlpy_dtmem.targets")
+ALGORITHM = (
+    "d3rlpy_dtmem.algo",
+    "d3rlpy_dtmem.impl",
+    "d3rlpy_dtmem.adapters",
+    "d3rlpy_dtmem.finetuning",
+    "d3rlpy_dtmem.checkpoint",
+    "d3rlpy_dtmem.export",
+    "d3rlpy_dtmem.inference",
+    "d3rlpy_dtmem.expert",
+)
+EVALUATION = ("d3rlpy_dtmem.evaluation",)
+APPLICATION = ("d3rlpy_dtmem.app",)
+
+
+def _module_names() -> dict[str, Path]:
+    names = {}
+    for path in PACKAGE_DIR.rglob("*.py"):
+        parts = ["d3rlpy_dtmem", *path.relative_to(PACKAGE_DIR).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        names[".".join(parts)] = path
+    return names
+
+
+MODULES = _module_names()
+
+
+def _type_checking_blocks(tree: ast.Module) -> set[int]:
+    """ids of the import nodes under ``if TYPE_CHECKING:`` (typing only, never run)."""
+    skipped = set()
+    for node in ast.walk(tree):
+        test = getattr(node, "test", None)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(test):
+            skipped |= {id(inner) for stmt in node.body for inner in ast.walk(stmt)}
+    return skipped
+
+
+def _imports(name: str) -> set[str]:
+    """The package's own modules that ``name`` imports, anywhere in its code."""
+    path = MODULES[name]
+    tree = ast.parse(path.read_text())
+    skipped = _type_checking_blocks(tree)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            stem = ".".join(base + [node.module] if node.module else base)
+            stem = stem if node.level else (node.module or "")
+            targets = [
+                f"{stem}.{alias.name}" if f"{stem}.{alias.name}" in MODULES else stem
+                for alias in node.names
+            ]
+        else:
+            continue
+        found |= {target for target in targets if target in MODULES and target != name}
+    return found
+
+
+GRAPH = {name: _imports(name) for name in MODULES}
+
+
+def _in(name: str, layer: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in layer)
+
+
+def test_the_import_graph_sees_in_function_imports():
+    assert "d3rlpy_dtmem.app.jobs" in GRAPH["d3rlpy_dtmem.app.cli"]  # imported inside functions
+    assert "d3rlpy_dtmem.algo" not in GRAPH["d3rlpy_dtmem.inference"]  # TYPE_CHECKING only
+
+
+def test_no_import_cycles():
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    cycles = []
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for target in sorted(GRAPH[name]):
+            if state.get(target) == 1:
+                cycles.append(path[path.index(target) :] + [target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[name] = 2
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            visit(name, [name])
+    assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        (MODEL, ALGORITHM + EVALUATION + APPLICATION + ("d3rlpy_dtmem.data",)),
+        (ALGORITHM, EVALUATION + APPLICATION),
+        (EVALUATION, APPLICATION),
+        (("d3rlpy_dtmem.data", "d3rlpy_dtmem.convert", "d3rlpy_dtmem.envs"), APPLICATION),
+    ],
+)
+def test_dependencies_point_one_way(layer, forbidden):
+    wrong = sorted(
+        f"{name} -> {target}"
+        for name, targets in GRAPH.items()
+        if _in(name, layer)
+        for target in targets
+        if _in(target, forbidden)
+    )
+    assert not wrong
+
+
+def test_importing_the_package_loads_the_core_only():
+    code = (
+        "import sys, d3rlpy_dtmem; "
+        "print('\\n'.join(m for m in sys.modules if m.startswith('d3rlpy_dtmem')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "d3rlpy_dtmem.algo" in loaded
+    assert len(loaded) <= 25, loaded
+    assert not [name for name in loaded if _in(name, APPLICATION + EVALUATION)]
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_MODULES))
+def test_old_module_paths_still_import_with_a_warning(old):
+    new = importlib.import_module(MOVED_MODULES[old])
+    sys.modules.pop(old, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert module is new
+    assert module.__spec__.name == MOVED_MODULES[old]  # the real module keeps its own spec
+    assert any(
+        issubclass(w.category, DeprecationWarning) and MOVED_MODULES[old] in str(w.message)
+        for w in caught
+    )
+
+
+def test_moved_public_names_keep_working():
+    from d3rlpy_dtmem.evaluation import BatchedTransformerPolicy, ExpertReturnMixin, ReturnSampler
+    from d3rlpy_dtmem.inference import BatchedTransformerPolicy as moved_policy
+
+    assert BatchedTransformerPolicy is moved_policy
+    assert issubclass(d3rlpy_dtmem.DTMem, ExpertReturnMixin)
+    assert ReturnSampler is importlib.import_module("d3rlpy_dtmem.expert").ReturnSampler
+    data = importlib.import_module("d3rlpy_dtmem.data")
+    assert callable(data.load_minari)
+    assert set(data.__all__) == set(data._HOMES)  # every public name has a home
+    assert all(getattr(data, name) is not None for name in data.__all__)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        data.nope  # noqa: B018
