@@ -15,7 +15,7 @@ from d3rlpy.algos.transformer.base import TransformerAlgoBase, TransformerConfig
 from d3rlpy.base import DeviceArg, register_learnable
 from d3rlpy.constants import IMPL_NOT_INITIALIZED_ERROR, ActionSpace, PositionEncodingType
 from d3rlpy.dataset import ReplayBufferBase, TrajectoryMiniBatch
-from d3rlpy.logging import LOG
+from d3rlpy.logging import LOG, FileAdapterFactory
 from d3rlpy.models import EncoderFactory, make_encoder_field
 from d3rlpy.optimizers import GPTAdamWFactory, OptimizerFactory, make_optimizer_field
 from d3rlpy.optimizers.lr_schedulers import WarmupSchedulerFactory
@@ -30,6 +30,7 @@ from .files import atomic_write
 from .finetuning import AdapterMixin
 from .impl import DTMemImpl, DTMemModules
 from .inference import ExpertReturnMixin
+from .logger_adapters import AdapterCheckpointFactory
 from .nn import create_dtmem_model
 from .nn.memory import MEMORY_ADDRESSING
 
@@ -196,9 +197,20 @@ class DTMem(AdapterMixin, ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMe
     def fit(self, dataset: ReplayBufferBase, n_steps: int, **kwargs: Any) -> None:  # type: ignore[override]
         self._resolve_action_type(dataset.dataset_info.action_space == ActionSpace.DISCRETE)
         self._check_dataset_fits(dataset)
+        if self._impl is not None and self.active_adapter is not None:
+            # the base does not change: checkpoint the adapter instead (logger_adapters.py)
+            inner = kwargs.get("logger_adapter") or FileAdapterFactory()
+            kwargs["logger_adapter"] = AdapterCheckpointFactory(inner)
         super().fit(dataset, n_steps, **kwargs)  # type: ignore[arg-type]
 
-    fit.__doc__ = TransformerAlgoBase.fit.__doc__
+    fit.__doc__ = (
+        (TransformerAlgoBase.fit.__doc__ or "")
+        + """
+        DT-Mem: while a LoRA adapter is active, each epoch's checkpoint is the adapter with
+        its training state (``adapter_<step>.pt``, see :meth:`resume_adapter`), not a copy of
+        the unchanged base (``model_<step>.d3``).
+        """
+    )
 
     def update(self, batch: TrajectoryMiniBatch) -> dict[str, float]:
         """Updates the parameters with a mini-batch (d3rlpy's ``update``).

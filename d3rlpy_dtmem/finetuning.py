@@ -64,6 +64,15 @@ class AdapterMixin:
         return adapter_names(self._built_impl().model)
 
     @property
+    def adapter_steps(self) -> int:
+        """Updates the active adapter has had since it was added (0 without one)."""
+        name = self.active_adapter
+        if name is None:
+            return 0
+        start = self._adapter_start_steps().get(name, 0)
+        return int(self.grad_step) - start  # type: ignore[attr-defined]
+
+    @property
     def active_adapter(self) -> str | None:
         """The adapter applied in forward passes, or ``None``."""
         layers = lora_layers(self._built_impl().model)
@@ -105,6 +114,7 @@ class AdapterMixin:
         impl = self._built_impl()
         inject_lora(impl.model, name, LoRASettings(rank, alpha, dropout, targets))
         self._adapter_learning_rates()[name] = _positive_rate(learning_rate)
+        self._adapter_start_steps()[name] = int(self.grad_step)  # type: ignore[attr-defined]
         self.set_adapter(name)
 
     def set_adapter(self, name: str) -> None:
@@ -117,28 +127,86 @@ class AdapterMixin:
         impl.use_optimizer(self._create_optimizer(trainable, learning_rate), checkpointed=False)
         self._log_parameter_counts(f"LoRA adapter {name!r} active")
 
-    def save_adapter(self, path: str | os.PathLike, name: str | None = None) -> None:
-        """Writes adapter ``name`` (default: the active one) to a small file of its own."""
+    def save_adapter(
+        self, path: str | os.PathLike, name: str | None = None, *, training_state: bool = False
+    ) -> None:
+        """Writes adapter ``name`` (default: the active one) to a small file of its own.
+
+        Args:
+            path: destination (written atomically).
+            name: the adapter (default: the active one).
+            training_state: also store what continuing its training needs (the adapter
+                optimizer's state and ``grad_step``; the active adapter only), as the
+                per-epoch checkpoints of ``fit`` do. :meth:`resume_adapter` reads it;
+                :meth:`load_adapter` ignores it.
+        """
         impl = self._built_impl()
         name = name or self.active_adapter
         if name is None or name not in self.lora_adapters:
             raise AdapterError(f"no adapter to save (loaded: {self.lora_adapters})")
-        write_adapter_file(
-            path,
-            {
-                "name": name,
-                "lora": adapter_settings(impl.model, name),
-                "base": self._base_identity(),
-                "state_dict": adapter_state_dict(impl.model, name),
-            },
-        )
+        payload = {
+            "name": name,
+            "lora": adapter_settings(impl.model, name),
+            "base": self._base_identity(),
+            "state_dict": adapter_state_dict(impl.model, name),
+        }
+        if training_state:
+            if name != self.active_adapter:
+                raise AdapterError(f"the training state is the active adapter's, not {name!r}")
+            payload["training"] = {
+                "grad_step": int(self.grad_step),  # type: ignore[attr-defined]
+                "adapter_steps": self.adapter_steps,
+                "learning_rate": self._adapter_learning_rates().get(
+                    name, DEFAULT_LORA_LEARNING_RATE
+                ),
+                "optimizer": impl.modules.optim.state_dict(),
+            }
+        write_adapter_file(path, payload)
 
-    def load_adapter(self, path: str | os.PathLike, name: str | None = None) -> str:
+    def resume_adapter(self, path: str | os.PathLike) -> str:
+        """Continues an adapter's training from a checkpoint written with its training state.
+
+        Loads the adapter (as :meth:`load_adapter`), restores its optimizer state, learning
+        rate and :attr:`adapter_steps`, and sets ``grad_step`` to the checkpoint's, so a
+        following ``fit`` continues the run (``fit`` counts its own steps from 0: give it the
+        steps still missing).
+
+        Returns:
+            the adapter's name.
+
+        Raises:
+            AdapterError: as :meth:`load_adapter`, or a file without training state.
+        """
+        payload = read_adapter_file(path)
+        training = payload.get("training")
+        if not isinstance(training, dict):
+            raise AdapterError(
+                f"{path}: no training state (an adapter saved for use, not a fit checkpoint)"
+            )
+        name = self.load_adapter(path, learning_rate=float(training["learning_rate"]))
+        try:
+            self._built_impl().modules.optim.load_state_dict(training["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as error:
+            raise AdapterError(f"{path}: optimizer state does not fit ({error})") from None
+        self.set_grad_step(int(training["grad_step"]))  # type: ignore[attr-defined]
+        self._adapter_start_steps()[name] = int(training["grad_step"]) - int(
+            training["adapter_steps"]
+        )
+        return name
+
+    def load_adapter(
+        self,
+        path: str | os.PathLike,
+        name: str | None = None,
+        learning_rate: float | None = None,
+    ) -> str:
         """Loads an adapter file onto this (base) model and makes it active.
 
         Args:
             path: file written by :meth:`save_adapter`.
             name: name to load it under (default: the name it was saved with).
+            learning_rate: rate at which a following ``fit`` trains it (default
+                :data:`DEFAULT_LORA_LEARNING_RATE`).
 
         Returns:
             the adapter's name.
@@ -170,6 +238,8 @@ class AdapterMixin:
         settings = LoRASettings(lora["rank"], lora["alpha"], lora["dropout"], targets)
         inject_lora(impl.model, name, settings)
         load_adapter_state_dict(impl.model, name, payload["state_dict"])
+        self._adapter_learning_rates()[name] = _positive_rate(learning_rate)
+        self._adapter_start_steps()[name] = int(self.grad_step)  # type: ignore[attr-defined]
         self.set_adapter(name)
         return name
 
@@ -231,6 +301,12 @@ class AdapterMixin:
 
     def _create_optimizer(self, named_modules: list, learning_rate: float) -> Any:
         return self._config.optim_factory.create(named_modules, lr=learning_rate, compiled=False)
+
+    def _adapter_start_steps(self) -> dict[str, int]:
+        """``grad_step`` at which each adapter enabled on this model was added, by name."""
+        if not hasattr(self, "_lora_start_steps"):
+            self._lora_start_steps: dict[str, int] = {}
+        return self._lora_start_steps
 
     def _adapter_learning_rates(self) -> dict[str, float]:
         """Learning rate of each adapter enabled on this model, by name."""

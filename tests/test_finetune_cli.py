@@ -2,6 +2,7 @@
 
 import d3rlpy
 import pytest
+import torch
 from click.testing import CliRunner
 from helpers import tiny_config, write_policy_dataset
 
@@ -100,3 +101,76 @@ def test_lr_sets_the_fine_tuning_learning_rate(base, tmp_path):
     assert last_rate("--lr", 0.02) / last_rate() == pytest.approx(0.02 / 1e-3)  # default 1e-3
     result = run("--model", base, "--datasets", "test/shifted-v0", "--lr", 0, "--out", tmp_path)
     assert result.exit_code != 0 and "Invalid value for '--lr'" in result.output
+
+
+def test_lora_epochs_checkpoint_the_adapter_not_the_base(base, tmp_path):
+    out = tmp_path / "lora"
+    result = run(
+        *("--model", base, "--datasets", "test/shifted-v0", "--steps", 12, "--out", out),
+        *("--lr", "0.01"),
+    )
+    assert result.exit_code == 0, result.output
+    # steps_per_epoch is min(steps, 1000): one epoch; run the API for several
+    from d3rlpy_dtmem.app.jobs import finetune
+
+    out = tmp_path / "epochs"
+    finetune(base, ["test/shifted-v0"], out, steps=12, steps_per_epoch=4, show_progress=False)
+    run_dir = out / "logs" / "finetune-lora"
+    assert sorted(p.name for p in run_dir.glob("*.d3")) == []  # no copies of the base
+    checkpoints = sorted(run_dir.glob("adapter_*.pt"), key=lambda p: int(p.stem.split("_")[1]))
+    assert [p.name for p in checkpoints] == ["adapter_4.pt", "adapter_8.pt", "adapter_12.pt"]
+    weights = []
+    for path in checkpoints:
+        restored = d3rlpy.load_learnable(str(base))
+        restored.load_adapter(path)
+        weights.append(restored.impl.model.memory.out.lora_B["default"].weight.detach().clone())
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+    final = d3rlpy.load_learnable(str(base))
+    final.load_adapter(out / "adapter.pt")
+    assert torch.equal(final.impl.model.memory.out.lora_B["default"].weight, weights[-1])
+
+
+def test_an_interrupted_lora_run_resumes_to_its_step_count(base, tmp_path):
+    from d3rlpy_dtmem.app.jobs import finetune
+
+    out = tmp_path / "run"
+    finetune(base, ["test/shifted-v0"], out, steps=8, steps_per_epoch=4, show_progress=False)
+    run_dir = out / "logs" / "finetune-lora"
+    (out / "adapter.pt").unlink()  # as if stopped after step 8 of 16
+    saved = torch.load(run_dir / "adapter_8.pt", weights_only=True)
+    assert saved["training"]["adapter_steps"] == 8
+    base_steps = saved["training"]["grad_step"] - 8  # the base's own updates (20)
+
+    resumed = d3rlpy.load_learnable(str(base))
+    resumed.resume_adapter(run_dir / "adapter_8.pt")
+    assert resumed.adapter_steps == 8 and resumed.grad_step == base_steps + 8
+    state = resumed.impl.modules.optim.state_dict()["optim"]["state"]
+    assert state and all(int(s["step"]) == 8 for s in state.values())  # AdamW moments restored
+
+    result = run(
+        "--model", base, "--datasets", "test/shifted-v0", "--steps", 16, "--resume", out
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (out / "adapter.pt").is_file()
+    assert (run_dir / "adapter_16.pt").is_file()  # one epoch of the 8 missing steps
+    rows = [line.split(",") for line in (run_dir / "loss.csv").read_text().split()]
+    assert [(int(epoch), int(step)) for epoch, step, _ in rows] == [(1, 4), (2, 8), (3, 16)]
+    done = torch.load(out / "logs" / "finetune-lora" / "adapter_16.pt", weights_only=True)
+    assert done["training"]["adapter_steps"] == 16
+    assert done["training"]["grad_step"] == base_steps + 16
+
+
+def test_resume_refuses_what_it_cannot_continue(base, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cases = [
+        (["--resume", empty, "--steps", 8], "no adapter checkpoint to resume"),
+        (["--resume", tmp_path / "none", "--steps", 8], "no such run folder"),
+        (["--resume", empty, "--mode", "full", "--steps", 8], "LoRA runs only"),
+        (["--steps", 8], "Missing option '--out'"),
+        (["--resume", empty, "--out", tmp_path / "other"], "leave out --out"),
+    ]
+    for args, message in cases:
+        result = run("--model", base, "--datasets", "test/shifted-v0", *args)
+        assert result.exit_code != 0
+        assert message in result.output, (args, result.output)

@@ -25,6 +25,7 @@ ALGORITHM = (
     "d3rlpy_dtmem.export",
     "d3rlpy_dtmem.inference",
     "d3rlpy_dtmem.expert",
+    "d3rlpy_dtmem.logger_adapters",
 )
 EVALUATION = ("d3rlpy_dtmem.evaluation",)
 APPLICATION = ("d3rlpy_dtmem.app",)

@@ -45,6 +45,17 @@ def _mmap_dir() -> Callable[[Any], Any]:
     )
 
 
+def _run_folder(out: str | None, resume: str | None) -> str:
+    """The run's folder: ``--out``, or the folder ``--resume`` continues."""
+    if out is not None and resume is not None and out != resume:
+        raise click.UsageError("--resume continues in its own folder; leave out --out")
+    if resume is not None:
+        return resume
+    if out is None:
+        raise click.UsageError("Missing option '--out' (or '--resume DIR').")
+    return out
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="d3rlpy-dtmem")
 def dtmem() -> None:
@@ -148,21 +159,31 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 @_count("--steps", 10_000, "Gradient steps.")
 @click.option(
     "--out",
-    required=True,
+    default=None,
     type=click.Path(file_okay=False),
-    help="Output folder: adapter.pt (lora) or model.d3, and logs/.",
+    help="Output folder: adapter.pt (lora) or model.d3, and logs/ (required unless --resume).",
+)
+@click.option(
+    "--resume",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Continue the LoRA run in this earlier --out from its newest adapter checkpoint, "
+    "up to --steps (same --model and --datasets; the adapter settings are the run's).",
 )
 @_mmap_dir()
 @_device()
 @_seed()
-def finetune(model: str, datasets: tuple[str, ...], out: str, **options: Any) -> None:
+def finetune(
+    model: str, datasets: tuple[str, ...], out: str | None, resume: str | None, **options: Any
+) -> None:
     """Adapt a pre-trained DT-Mem to new task(s): LoRA adapter or full fine-tuning."""
     from .jobs import JobError
     from .jobs import finetune as run_finetune
 
+    folder = _run_folder(out, resume)
     dataset_ids = split_values(datasets)
     try:
-        result = run_finetune(model, dataset_ids, out, **options)
+        result = run_finetune(model, dataset_ids, folder, resume=resume is not None, **options)
     except JobError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
@@ -260,14 +281,11 @@ def train(
     from .jobs import JobError
     from .jobs import train as run_train
 
-    if out is not None and resume is not None and out != resume:
-        raise click.UsageError("--resume continues in its own folder; leave out --out")
-    if out is None and resume is None:
-        raise click.UsageError("Missing option '--out' (or '--resume DIR').")
+    folder = _run_folder(out, resume)
     try:
         result = run_train(
             split_values(datasets),
-            resume or out,
+            folder,
             eval_envs=split_values(eval_envs),
             resume=resume is not None,
             **options,

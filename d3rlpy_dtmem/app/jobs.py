@@ -94,32 +94,49 @@ def finetune(
     seed: int = 0,
     show_progress: bool = True,
     mmap_dir: str | os.PathLike | None = None,
+    resume: bool = False,
 ) -> FinetuneResult:
     """Fine-tunes a saved DT-Mem on datasets; writes ``adapter.pt`` (LoRA) or ``model.d3``.
 
     ``learning_rate``: peak rate of the fine-tuning optimizer (default: the adapter default
     for LoRA, the model's own rate for the full modes).
-    Logs (d3rlpy's CSV files and per-epoch checkpoints) go to ``out/logs``. ``mmap_dir``:
+    Logs (d3rlpy's CSV files and per-epoch checkpoints: ``adapter_<step>.pt`` for LoRA,
+    ``model_<step>.d3`` otherwise) go to ``out/logs/finetune-<mode>``. ``mmap_dir``:
     observations memory-mapped from stores there (see :func:`~d3rlpy_dtmem.data.load_minari`).
+
+    With ``resume=True`` (LoRA only), ``out`` is an interrupted run's folder: the adapter
+    continues from its newest checkpoint (weights, optimizer state, step count; the adapter
+    settings are the checkpoint's) up to ``steps``, logging into the same run. Batches are
+    drawn with ``seed`` plus the steps done.
     """
     import d3rlpy
 
-    d3rlpy.seed(seed)
-    algo = load_dtmem(model, device)
-    buffer = _load_datasets(dataset_ids, seed, mmap_dir)
-    check_compatible(algo, buffer, dataset_ids)
-    algo.configure_finetuning(
-        mode, rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate
-    )
-    counts = algo.parameter_counts()
+    from .resume import StepOffsetAdapterFactory, trim_metrics
+
     out = Path(out)
+    run_dir = out / "logs" / f"finetune-{mode}"
+    algo = load_dtmem(model, device)
+    done = _resume_adapter(algo, out, run_dir, steps) if resume else 0
+    epoch_steps = min(steps - done, steps_per_epoch)
+    d3rlpy.seed(seed + done)
+    buffer = _load_datasets(dataset_ids, seed + done, mmap_dir)
+    check_compatible(algo, buffer, dataset_ids)
+    logger: Any = d3rlpy.logging.FileAdapterFactory(root_dir=str(out / "logs"))
+    if done:
+        epochs = trim_metrics(run_dir, done)
+        logger = StepOffsetAdapterFactory(logger, epochs, done)
+    else:
+        algo.configure_finetuning(
+            mode, rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate
+        )
+    counts = algo.parameter_counts()
     algo.fit(
         buffer,
-        n_steps=steps,
-        n_steps_per_epoch=min(steps, steps_per_epoch),
+        n_steps=steps - done,
+        n_steps_per_epoch=epoch_steps,
         experiment_name=f"finetune-{mode}",
         with_timestamp=False,
-        logger_adapter=d3rlpy.logging.FileAdapterFactory(root_dir=str(out / "logs")),
+        logger_adapter=logger,
         show_progress=show_progress,
     )
     if mode == "lora":
@@ -128,10 +145,32 @@ def finetune(
     else:
         output = out / "model.d3"
         algo.save(str(output))
-    losses = (out / "logs" / f"finetune-{mode}" / "loss.csv").read_text().split()
+    losses = (run_dir / "loss.csv").read_text().split()
     return FinetuneResult(
         mode, output, counts["trainable"], counts["total"], float(losses[-1].split(",")[-1])
     )
+
+
+def _resume_adapter(algo: Any, out: Path, run_dir: Path, steps: int) -> int:
+    """Loads the newest adapter checkpoint of the run in ``out``; returns its step."""
+    from ..adapters import AdapterError
+    from .resume import latest_adapter_checkpoint
+
+    if run_dir.name != "finetune-lora":
+        raise JobError("--resume continues LoRA runs only (--mode lora)")
+    if not out.is_dir():
+        raise JobError(f"{out}: no such run folder to resume")
+    path = latest_adapter_checkpoint(run_dir)
+    if path is None:
+        raise JobError(f"{out}: no adapter checkpoint to resume (no {run_dir.name}/adapter_N.pt)")
+    try:
+        algo.resume_adapter(path)
+    except AdapterError as error:
+        raise JobError(str(error)) from None
+    done = algo.adapter_steps
+    if done >= steps:
+        raise JobError(f"{path}: already trained {done} steps; --steps {steps} leaves none to do")
+    return done
 
 
 @dataclasses.dataclass(frozen=True)

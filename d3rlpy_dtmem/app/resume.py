@@ -13,9 +13,17 @@ from typing import Any
 
 from d3rlpy.logging import LoggerAdapter, LoggerAdapterFactory
 
-__all__ = ["StepOffsetAdapterFactory", "latest_checkpoint", "trim_metrics"]
+from ..logger_adapters import DelegatingAdapter
+
+__all__ = [
+    "StepOffsetAdapterFactory",
+    "latest_adapter_checkpoint",
+    "latest_checkpoint",
+    "trim_metrics",
+]
 
 _EPOCH_CHECKPOINT = re.compile(r"model_(\d+)\.d3")
+_ADAPTER_CHECKPOINT = re.compile(r"adapter_(\d+)\.pt")
 
 
 def latest_checkpoint(out: Path, run_dir: Path) -> Path | None:
@@ -25,28 +33,43 @@ def latest_checkpoint(out: Path, run_dir: Path) -> Path | None:
     Checkpoints are written atomically (to a hidden temporary name, then renamed), so every
     file that matches is complete.
     """
-    steps = {
-        int(match.group(1)): path
-        for path in (run_dir.glob("model_*.d3") if run_dir.is_dir() else ())
-        if (match := _EPOCH_CHECKPOINT.fullmatch(path.name))
-    }
-    if steps:
-        return steps[max(steps)]
+    newest = _newest(run_dir, _EPOCH_CHECKPOINT)
+    if newest is not None:
+        return newest
     final = out / "model.d3"
     return final if final.is_file() else None
 
 
-def trim_metrics(run_dir: Path, step: int) -> None:
-    """Drops CSV rows (``epoch,step,value``) logged after ``step``.
+def latest_adapter_checkpoint(run_dir: Path) -> Path | None:
+    """The highest ``run_dir/adapter_N.pt`` of a LoRA fine-tuning run, or ``None``."""
+    return _newest(run_dir, _ADAPTER_CHECKPOINT)
+
+
+def _newest(run_dir: Path, pattern: re.Pattern) -> Path | None:
+    steps = {
+        int(match.group(1)): path
+        for path in (run_dir.iterdir() if run_dir.is_dir() else ())
+        if (match := pattern.fullmatch(path.name))
+    }
+    return steps[max(steps)] if steps else None
+
+
+def trim_metrics(run_dir: Path, step: int) -> int:
+    """Drops CSV rows (``epoch,step,value``) logged after ``step``; returns the epochs kept.
 
     d3rlpy writes an epoch's metrics just before its checkpoint; a run stopped between the
-    two would otherwise log that epoch twice once resumed.
+    two would otherwise log that epoch twice once resumed. The epochs kept are the rows left
+    in ``loss.csv`` (0 without one).
     """
+    epochs = 0
     for path in run_dir.glob("*.csv"):
         lines = path.read_text().splitlines()
         kept = [line for line in lines if _logged_step(line) <= step]
         if len(kept) != len(lines):
             path.write_text("".join(f"{line}\n" for line in kept))
+        if path.name == "loss.csv":
+            epochs = sum(1 for line in kept if _logged_step(line) > 0)
+    return epochs
 
 
 def _logged_step(line: str) -> int:
@@ -75,32 +98,26 @@ class StepOffsetAdapterFactory(LoggerAdapterFactory):
         return _StepOffsetAdapter(adapter, self._epochs, self._steps)
 
 
-class _StepOffsetAdapter:
+class _StepOffsetAdapter(DelegatingAdapter):
     """Delegates to ``inner`` with epochs and steps shifted."""
 
     def __init__(self, inner: LoggerAdapter, epochs: int, steps: int):
-        self._inner = inner
+        super().__init__(inner)
         self._epochs = epochs
         self._steps = steps
 
-    def write_params(self, params: dict[str, Any]) -> None:
-        self._inner.write_params(params)
-
     def before_write_metric(self, epoch: int, step: int) -> None:
-        self._inner.before_write_metric(epoch + self._epochs, step + self._steps)
+        self.inner.before_write_metric(epoch + self._epochs, step + self._steps)
 
     def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
-        self._inner.write_metric(epoch + self._epochs, step + self._steps, name, value)
+        self.inner.write_metric(epoch + self._epochs, step + self._steps, name, value)
 
     def after_write_metric(self, epoch: int, step: int) -> None:
-        self._inner.after_write_metric(epoch + self._epochs, step + self._steps)
+        self.inner.after_write_metric(epoch + self._epochs, step + self._steps)
 
     def save_model(self, epoch: int, algo: Any) -> None:
         # d3rlpy passes its own step count here (``model_<step>.d3``)
-        self._inner.save_model(epoch + self._steps, algo)
-
-    def close(self) -> None:
-        self._inner.close()
+        self.inner.save_model(epoch + self._steps, algo)
 
     def watch_model(self, epoch: int, step: int) -> None:
-        self._inner.watch_model(epoch + self._epochs, step + self._steps)
+        self.inner.watch_model(epoch + self._epochs, step + self._steps)

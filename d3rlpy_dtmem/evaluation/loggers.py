@@ -23,6 +23,8 @@ from d3rlpy.logging import (
     TensorboardAdapterFactory,
 )
 
+from ..logger_adapters import DelegatingAdapter
+
 __all__ = ["EvaluationAdapterFactory", "training_logger"]
 
 EpochEvaluation = Callable[[Any], Mapping[str, float]]
@@ -55,33 +57,15 @@ class EvaluationAdapterFactory(LoggerAdapterFactory):
         return _EvaluationAdapter(adapter, algo, self._evaluate)
 
 
-class _EvaluationAdapter:
+class _EvaluationAdapter(DelegatingAdapter):
     """Delegates to ``inner``; adds the evaluation metrics when an epoch is written."""
 
     def __init__(self, inner: LoggerAdapter, algo: Any, evaluate: EpochEvaluation):
-        self._inner = inner
+        super().__init__(inner)
         self._algo = algo
         self._evaluate = evaluate
 
-    def write_params(self, params: dict[str, Any]) -> None:
-        self._inner.write_params(params)
-
     def before_write_metric(self, epoch: int, step: int) -> None:
-        self._inner.before_write_metric(epoch, step)
+        self.inner.before_write_metric(epoch, step)
         for name, value in self._evaluate(self._algo).items():
-            self._inner.write_metric(epoch, step, name, float(value))
-
-    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
-        self._inner.write_metric(epoch, step, name, value)
-
-    def after_write_metric(self, epoch: int, step: int) -> None:
-        self._inner.after_write_metric(epoch, step)
-
-    def save_model(self, epoch: int, algo: Any) -> None:
-        self._inner.save_model(epoch, algo)
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def watch_model(self, epoch: int, step: int) -> None:
-        self._inner.watch_model(epoch, step)
+            self.inner.write_metric(epoch, step, name, float(value))
