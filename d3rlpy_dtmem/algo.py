@@ -197,6 +197,8 @@ class DTMem(AdapterMixin, ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMe
     def fit(self, dataset: ReplayBufferBase, n_steps: int, **kwargs: Any) -> None:  # type: ignore[override]
         self._resolve_action_type(dataset.dataset_info.action_space == ActionSpace.DISCRETE)
         self._check_dataset_fits(dataset)
+        if self._impl is not None:
+            self.prepare_training()
         if self._impl is not None and self.active_adapter is not None:
             # the base does not change: checkpoint the adapter instead (logger_adapters.py)
             inner = kwargs.get("logger_adapter") or FileAdapterFactory()
@@ -219,6 +221,7 @@ class DTMem(AdapterMixin, ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMe
         its arrays are pinned (``load_minari(..., prefetch=n, pin_memory=True)``).
         """
         impl = self._built_impl()
+        self.prepare_training()
         if "cuda" not in str(self._device) or not isinstance(batch.observations, np.ndarray):
             return super().update(batch)
         config = self._config

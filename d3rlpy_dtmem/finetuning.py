@@ -118,14 +118,29 @@ class AdapterMixin:
         self.set_adapter(name)
 
     def set_adapter(self, name: str) -> None:
-        """Switches to adapter ``name``: forward passes apply it and ``fit`` trains it."""
+        """Switches to adapter ``name``: forward passes apply it and ``fit`` trains it.
+
+        A serving call: it sets no training up. The adapter's optimizer is built (and a DDP
+        wrapper rebuilt) by the next ``fit`` or ``update``.
+        """
         impl = self._built_impl()
         activate_adapter(impl.model, name)
+        self._adapter_to_train = name
+        self._log_parameter_counts(f"LoRA adapter {name!r} active")
+
+    def prepare_training(self) -> None:
+        """Sets up training of the active adapter if a switch left it pending: a fresh
+        optimizer over its weights, at its learning rate (and, under DDP, a new wrapper:
+        collective). ``fit`` and ``update`` call it; a no-op otherwise."""
+        name = getattr(self, "_adapter_to_train", None)
+        if name is None:
+            return
+        self._adapter_to_train = None
+        impl = self._built_impl()
         suffixes = (f".lora_A.{name}", f".lora_B.{name}")
         trainable = [(n, m) for n, m in impl.model.named_modules() if n.endswith(suffixes)]
         learning_rate = self._adapter_learning_rates().get(name, DEFAULT_LORA_LEARNING_RATE)
         impl.use_optimizer(self._create_optimizer(trainable, learning_rate), checkpointed=False)
-        self._log_parameter_counts(f"LoRA adapter {name!r} active")
 
     def save_adapter(
         self, path: str | os.PathLike, name: str | None = None, *, training_state: bool = False
@@ -184,6 +199,7 @@ class AdapterMixin:
                 f"{path}: no training state (an adapter saved for use, not a fit checkpoint)"
             )
         name = self.load_adapter(path, learning_rate=float(training["learning_rate"]))
+        self.prepare_training()
         try:
             self._built_impl().modules.optim.load_state_dict(training["optimizer"])
         except (ValueError, KeyError, RuntimeError) as error:
@@ -288,6 +304,7 @@ class AdapterMixin:
         model = impl.model
         if model.memory is None and mode == "full-memory":
             raise ValueError("full-memory fine-tuning needs a model with memory (use_memory=True)")
+        self._adapter_to_train = None
         set_trainable(model, lambda name: mode == "full" or name.startswith("memory."))
         rate = self._config.learning_rate if learning_rate is None else learning_rate
         optim = self._create_optimizer(list(model.named_modules()), _positive_rate(rate))
@@ -295,6 +312,7 @@ class AdapterMixin:
         self._log_parameter_counts(f"fine-tuning mode {mode!r}")
 
     def _restore_base_training(self) -> None:
+        self._adapter_to_train = None
         impl = self._built_impl()
         set_trainable(impl.model, lambda _: True)
         impl.restore_base_optimizer()

@@ -74,7 +74,8 @@ class DTMemImpl(TransformerAlgoImplBase):
         self._reward_loss_weight = reward_loss_weight
         self._return_loss_weight = return_loss_weight
         self._memory_balance_weight = memory_balance_weight
-        self._compute_grad = CudaGraphWrapper(self.compute_grad) if compiled else self.compute_grad
+        self._compiled = compiled
+        self._compute_grad = self._build_compute_grad()
         # The optimizer saved with the model: the one over every parameter. LoRA training
         # uses an optimizer of its own and leaves this one (and the base weights) untouched.
         self._base_optim = modules.optim
@@ -94,11 +95,20 @@ class DTMemImpl(TransformerAlgoImplBase):
         self._modules = dataclasses.replace(self._modules, optim=optim)
         if checkpointed:
             self._base_optim = optim
-        self._rewrap_ddp()
+        self._trainable_parameters_changed()
 
     def restore_base_optimizer(self) -> None:
         self._modules = dataclasses.replace(self._modules, optim=self._base_optim)
+        self._trainable_parameters_changed()
+
+    def _build_compute_grad(self) -> Callable[[TorchTrajectoryMiniBatch], dict[str, torch.Tensor]]:
+        # a CUDA graph records the parameters that had gradients when it was captured
+        return CudaGraphWrapper(self.compute_grad) if self._compiled else self.compute_grad
+
+    def _trainable_parameters_changed(self) -> None:
+        """New DDP wrapper and, with ``compile_graph``, a new graph of ``compute_grad``."""
         self._rewrap_ddp()
+        self._compute_grad = self._build_compute_grad()
 
     def _rewrap_ddp(self) -> None:
         """Wraps the network in a new DDP over the parameters that train now.

@@ -252,10 +252,13 @@ def test_adapters_train_at_their_own_learning_rate():
 
     algo, _ = untrained(learning_rate=5e-5)  # not the base model's rate
     algo.enable_lora(name="default")
+    algo.prepare_training()
     assert _peak_rates(algo) == {DEFAULT_LORA_LEARNING_RATE} != {5e-5}
     algo.enable_lora(name="fast", learning_rate=0.05)
+    algo.prepare_training()
     assert _peak_rates(algo) == {0.05}
     algo.set_adapter("default")  # each adapter keeps its own rate
+    algo.prepare_training()
     assert _peak_rates(algo) == {DEFAULT_LORA_LEARNING_RATE}
     with pytest.raises(ValueError, match="learning_rate must be positive"):
         algo.enable_lora(name="bad", learning_rate=0.0)
@@ -282,3 +285,47 @@ def test_lora_trains_both_addressing_forms(addressing, tmp_path):
     loaded.enable_lora(rank=4, alpha=16)
     train(loaded, target, 150)
     assert loss_on(loaded, target) < 0.8 * before
+
+
+def test_set_adapter_serves_without_training_set_up(pretrained):
+    algo, dataset = pretrained()
+    base = predictions(algo, dataset)
+    algo.enable_lora(name="a")
+    train(algo, dataset, 20)  # fit builds the adapter's optimizer
+    adapted = predictions(algo, dataset)
+    assert not np.allclose(base, adapted)
+    algo.enable_lora(name="b")
+    optimizer, model = algo.impl.modules.optim, algo.impl.modules.model
+    algo.set_adapter("a")
+    algo.set_adapter("b")
+    assert algo.impl.modules.optim is optimizer and algo.impl.modules.model is model
+    assert np.allclose(base, predictions(algo, dataset))  # b is still zero
+    algo.set_adapter("a")
+    assert np.allclose(adapted, predictions(algo, dataset))  # served as trained
+    train(algo, dataset, 2)  # training sets up for the active adapter
+    groups = algo.impl.modules.optim.optim.param_groups
+    trained = {id(p) for group in groups for p in group["params"]}
+    names = algo.impl.model.named_parameters()
+    assert trained == {id(p) for n, p in names if ".lora_A.a." in n or ".lora_B.a." in n}
+
+
+def test_a_change_of_trainable_parameters_rebuilds_the_graphed_step(pretrained, monkeypatch):
+    import d3rlpy_dtmem.impl as impl_module
+
+    graphs = []
+
+    class RecordingGraph:  # stands in for d3rlpy's CudaGraphWrapper (needs CUDA)
+        def __init__(self, func):
+            self.func = func
+            graphs.append(self)
+
+    monkeypatch.setattr(impl_module, "CudaGraphWrapper", RecordingGraph)
+    algo, _ = pretrained()
+    algo.impl._compiled = True  # as with compile_graph=True on a CUDA device
+    algo.enable_lora()
+    algo.prepare_training()
+    assert len(graphs) == 1 and algo.impl._compute_grad is graphs[-1]
+    algo.disable_lora()
+    assert len(graphs) == 2 and algo.impl._compute_grad is graphs[-1]
+    algo.configure_finetuning("full-memory")
+    assert len(graphs) == 3

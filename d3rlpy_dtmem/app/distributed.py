@@ -14,10 +14,10 @@ d3rlpy does the gradient averaging (``create(enable_ddp=True)`` wraps the networ
 
 Each rank samples its own mini-batches (seeded ``base + rank``), so a step of ``W`` ranks
 averages ``W`` different batches of ``batch_size`` windows. Only rank 0 logs and writes
-checkpoints (``fit``'s ``model_N.d3`` go through the logger). Calls that change which
-parameters train (``enable_lora``, ``set_adapter``, ``load_adapter``, ``configure_finetuning``,
-``disable_lora``, ``merge_adapter``) rebuild the DDP wrapper: they are collective and every
-rank must make them, in the same order.
+checkpoints (``fit``'s ``model_N.d3`` go through the logger). Changing which parameters
+train rebuilds the DDP wrapper (``configure_finetuning``, ``disable_lora``, ``merge_adapter``
+at once; ``enable_lora``, ``set_adapter``, ``load_adapter`` at the next ``fit``/``update``):
+these calls are collective and every rank must make them, in the same order.
 """
 
 import dataclasses
