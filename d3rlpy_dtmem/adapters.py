@@ -1,7 +1,10 @@
-"""LoRA adapters on the working memory (paper §4.4), built on ``peft``.
+"""LoRA adapters on the working memory (paper §4.4), built on ``peft``'s integration API
+(``peft.functional``: inject, set and delete adapters, get and set their state dicts) and
+its ``LoraConfig``.
 
-The functions here act on a plain ``nn.Module`` (the DT-Mem network); :class:`AdapterMixin`
-gives :class:`~d3rlpy_dtmem.DTMem` its adapter methods on top of them.
+The functions here act on a plain ``nn.Module`` (the DT-Mem network);
+:class:`~d3rlpy_dtmem.finetuning.Adapters` gives :class:`~d3rlpy_dtmem.DTMem` its adapter
+methods on top of them.
 
 An adapter file is a ``torch.save`` of::
 
@@ -17,7 +20,6 @@ loaded onto the base model it was trained on.
 import dataclasses
 import hashlib
 import os
-import re
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -34,6 +36,7 @@ __all__ = [
     "inject_lora",
     "lora_layers",
     "adapter_names",
+    "active_adapter_names",
     "activate_adapter",
     "remove_lora",
     "set_trainable",
@@ -96,7 +99,8 @@ def inject_lora(model: nn.Module, name: str, settings: LoRASettings) -> list[str
     Returns:
         the names of the wrapped modules.
     """
-    from peft import LoraConfig, inject_adapter_in_model
+    from peft import LoraConfig
+    from peft.functional import inject_adapter_in_model
 
     if name in adapter_names(model):
         raise AdapterError(f"an adapter named {name!r} is already loaded")
@@ -113,35 +117,45 @@ def inject_lora(model: nn.Module, name: str, settings: LoRASettings) -> list[str
             inject_adapter_in_model(config, model, adapter_name=name)
         except ValueError as error:
             raise AdapterError(f"no layer matches LoRA targets {settings.targets!r}") from error
-    return [module for module, layer in _named_lora_layers(model) if name in layer.lora_A]
+    return adapter_settings(model, name)["targets"]
 
 
-def _named_lora_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    from peft.tuners.lora import LoraLayer
+def _tuner_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The peft adapter layers (``BaseTunerLayer``) of ``model``, with their names."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, LoraLayer)]
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, BaseTunerLayer)]
 
 
 def lora_layers(model: nn.Module) -> list[nn.Module]:
-    """The peft ``LoraLayer`` modules of ``model``."""
-    return [layer for _, layer in _named_lora_layers(model)]
+    """The peft adapter layers of ``model``."""
+    return [layer for _, layer in _tuner_layers(model)]
+
+
+def _configs(model: nn.Module) -> dict[str, Any]:
+    """peft's record of the adapters injected into ``model``: name -> ``LoraConfig``."""
+    return dict(getattr(model, "peft_config", {}))
 
 
 def adapter_names(model: nn.Module) -> list[str]:
     """Names of the adapters loaded in ``model``, sorted."""
-    return sorted({name for layer in lora_layers(model) for name in layer.lora_A})
+    return sorted(_configs(model))
+
+
+def active_adapter_names(model: nn.Module) -> list[str]:
+    """The adapters that forward passes apply (peft's ``active_adapters`` of every layer)."""
+    return sorted({name for layer in lora_layers(model) for name in layer.active_adapters})
 
 
 def activate_adapter(model: nn.Module, name: str, trainable: bool = True) -> None:
     """Makes ``name`` the active adapter; only its weights require grad (if ``trainable``)."""
+    from peft.functional import set_adapter
+
     if name not in adapter_names(model):
         raise AdapterError(f"no adapter named {name!r}; loaded: {adapter_names(model)}")
-    for layer in lora_layers(model):
-        if name in layer.lora_A:
-            layer.set_adapter(name)
-        else:  # a layer without this adapter must not apply another one
-            layer.set_adapter([])
-    set_trainable(model, lambda parameter_name: trainable and _is_lora_of(parameter_name, name))
+    set_adapter(model, name, inference_mode=not trainable)
+    trained = set(adapter_state_dict(model, name, with_names=True)) if trainable else set()
+    set_trainable(model, lambda parameter_name: parameter_name in trained)
 
 
 def set_trainable(model: nn.Module, predicate: Callable[[str], bool]) -> None:
@@ -156,60 +170,71 @@ def set_trainable(model: nn.Module, predicate: Callable[[str], bool]) -> None:
             parameter.grad = None
 
 
-def _is_lora_of(parameter_name: str, name: str) -> bool:
-    return f".lora_A.{name}." in parameter_name or f".lora_B.{name}." in parameter_name
-
-
 def remove_lora(model: nn.Module, merge: str | None = None) -> None:
-    """Replaces every LoRA layer by its base ``nn.Linear``, after merging adapter ``merge``."""
-    for module_name, layer in _named_lora_layers(model):
-        if merge is not None and merge in layer.lora_A:
+    """Replaces every adapter layer by its base layer, after merging adapter ``merge``."""
+    from peft.functional import delete_adapter
+
+    for module_name, layer in _tuner_layers(model):
+        if merge is not None and merge in layer.active_adapters:
             layer.merge(adapter_names=[merge])
         parent_name, _, child = module_name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, layer.get_base_layer())
-    if hasattr(model, "peft_config"):
-        del model.peft_config
+    for name in adapter_names(model):
+        delete_adapter(model, name, prefix="lora_")  # no adapter layers are left to visit
+        model.peft_config.pop(name)  # delete_adapter leaves the model's record of the config
 
 
 def adapter_settings(model: nn.Module, name: str) -> dict[str, Any]:
-    """Rank, alpha, dropout and wrapped module names of adapter ``name``."""
-    wrapped = [
-        (module, layer) for module, layer in _named_lora_layers(model) if name in layer.lora_A
-    ]
-    if not wrapped:
+    """Rank, alpha, dropout (peft's ``LoraConfig``) and wrapped module names of ``name``."""
+    config = _configs(model).get(name)
+    if config is None:
         raise AdapterError(f"no adapter named {name!r}; loaded: {adapter_names(model)}")
-    layer = wrapped[0][1]
+    wrapped = sorted({key.rpartition(".lora_")[0] for key in adapter_state_dict(model, name)})
     return {
-        "rank": int(layer.r[name]),
-        "alpha": float(layer.lora_alpha[name]),
-        "dropout": float(getattr(layer.lora_dropout[name], "p", 0.0)),
-        "targets": [module for module, _ in wrapped],
+        "rank": int(config.r),
+        "alpha": float(config.lora_alpha),
+        "dropout": float(config.lora_dropout),
+        "targets": wrapped,
     }
 
 
-def adapter_state_dict(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
-    """Weights of adapter ``name``, keyed ``<module>.lora_A.weight`` (no adapter name)."""
-    marker = re.compile(rf"\.(lora_[AB])\.{re.escape(name)}\.")
-    return {
-        marker.sub(r".\1.", key): value.detach().clone()
-        for key, value in model.state_dict().items()
-        if marker.search(key)
-    }
+def adapter_state_dict(
+    model: nn.Module, name: str, with_names: bool = False
+) -> dict[str, torch.Tensor]:
+    """Weights of adapter ``name`` (peft's ``get_peft_model_state_dict``), keyed
+    ``<module>.lora_A.weight``; with ``with_names``, keyed as in ``model.state_dict()``."""
+    from peft.functional import get_peft_model_state_dict
+
+    state = get_peft_model_state_dict(model, adapter_name=name)
+    if not with_names:
+        return {key: value.detach().clone() for key, value in state.items()}
+    # peft drops the adapter name from the keys; the model's own names carry it
+    parameters = dict(model.named_parameters())
+    named = {}
+    for key in state:
+        module, _, rest = key.rpartition(".lora_")
+        kind, _, leaf = rest.partition(".")
+        named[f"{module}.lora_{kind}.{name}.{leaf}"] = parameters[
+            f"{module}.lora_{kind}.{name}.{leaf}"
+        ]
+    return named
 
 
 def load_adapter_state_dict(model: nn.Module, name: str, state: dict[str, torch.Tensor]) -> None:
-    """Copies :func:`adapter_state_dict`-style weights into adapter ``name`` of ``model``."""
+    """Copies :func:`adapter_state_dict`-style weights into adapter ``name`` of ``model``
+    (peft's ``set_peft_model_state_dict``)."""
+    from peft.functional import set_peft_model_state_dict
+
     expected = adapter_state_dict(model, name)
     if set(expected) != set(state):
         raise AdapterError("adapter weights do not match the wrapped layers of this model")
-    parameters = dict(model.named_parameters())
-    with torch.no_grad():
-        for key, value in state.items():
-            target = parameters[re.sub(r"\.(lora_[AB])\.", rf".\1.{name}.", key)]
-            if target.shape != value.shape:
-                raise AdapterError(f"adapter weight {key} has shape {tuple(value.shape)}")
-            target.copy_(value)
+    for key, value in state.items():
+        if expected[key].shape != value.shape:
+            raise AdapterError(f"adapter weight {key} has shape {tuple(value.shape)}")
+    result = set_peft_model_state_dict(model, state, adapter_name=name)
+    if result.unexpected_keys:
+        raise AdapterError(f"adapter weights not loaded: {sorted(result.unexpected_keys)[:3]}")
 
 
 def base_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

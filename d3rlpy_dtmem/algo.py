@@ -5,6 +5,7 @@ update logic lives in :mod:`d3rlpy_dtmem.impl`, the network in :mod:`d3rlpy_dtme
 """
 
 import dataclasses
+import functools
 import warnings
 from typing import Any
 
@@ -27,7 +28,7 @@ from .checkpoint import write_checkpoint
 from .data.pinned import batch_to_device
 from .export import GreedyPolicy
 from .files import atomic_write
-from .finetuning import AdapterMixin
+from .finetuning import Adapters
 from .impl import DTMemImpl, DTMemModules
 from .inference import ExpertReturnMixin
 from .logger_adapters import AdapterCheckpointFactory
@@ -178,18 +179,57 @@ _ACTION_SPACES = {
 }
 
 
-class DTMem(AdapterMixin, ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
+def _forward_to_adapters(name: str) -> Any:
+    """``DTMem.<name>``: the :class:`~d3rlpy_dtmem.finetuning.Adapters` method or property
+    of the same name, with its docstring."""
+    member = getattr(Adapters, name)
+    if isinstance(member, property):
+        return property(lambda self: getattr(self.adapters, name), doc=member.__doc__)
+
+    @functools.wraps(member)
+    def forward(self: "DTMem", *args: Any, **kwargs: Any) -> Any:
+        return getattr(self.adapters, name)(*args, **kwargs)
+
+    return forward
+
+
+class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
     """Decision Transformer with working memory (see :class:`DTMemConfig`).
 
     Behaves like any d3rlpy transformer algorithm: ``fit``, ``predict``, ``save`` /
     ``d3rlpy.load_learnable``, ``as_stateful_wrapper``, ``save_policy``; adds LoRA adapters
-    and fine-tuning modes (:class:`~d3rlpy_dtmem.finetuning.AdapterMixin`).
+    and fine-tuning modes, whose methods and properties forward to the :attr:`adapters`
+    component (:class:`~d3rlpy_dtmem.finetuning.Adapters`).
     """
 
     def __init__(self, config: DTMemConfig, device: DeviceArg, enable_ddp: bool):
         # d3rlpy's base asks get_action_type() before it stores the config.
         self._config = config
         super().__init__(config, device, enable_ddp)
+        self._adapters = Adapters(self)
+
+    @property
+    def adapters(self) -> Adapters:
+        """LoRA adapters and fine-tuning modes of this model (paper §4.4)."""
+        return self._adapters
+
+    parameter_counts = _forward_to_adapters("parameter_counts")
+    enable_lora = _forward_to_adapters("enable_lora")
+    set_adapter = _forward_to_adapters("set_adapter")
+    prepare_training = _forward_to_adapters("prepare_training")
+    save_adapter = _forward_to_adapters("save_adapter")
+    load_adapter = _forward_to_adapters("load_adapter")
+    resume_adapter = _forward_to_adapters("resume_adapter")
+    disable_lora = _forward_to_adapters("disable_lora")
+    merge_adapter = _forward_to_adapters("merge_adapter")
+    configure_finetuning = _forward_to_adapters("configure_finetuning")
+    lora_adapters = _forward_to_adapters("lora_adapters")
+    active_adapter = _forward_to_adapters("active_adapter")
+    adapter_steps = _forward_to_adapters("adapter_steps")
+
+    def _built_impl(self) -> DTMemImpl:
+        assert self._impl is not None, IMPL_NOT_INITIALIZED_ERROR
+        return self._impl
 
     def get_action_type(self) -> ActionSpace:
         return _ACTION_SPACES[self._config.action_type]

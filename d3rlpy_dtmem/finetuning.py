@@ -24,13 +24,13 @@ from .adapters import (
     AdapterError,
     LoRASettings,
     activate_adapter,
+    active_adapter_names,
     adapter_names,
     adapter_settings,
     adapter_state_dict,
     base_fingerprint,
     inject_lora,
     load_adapter_state_dict,
-    lora_layers,
     read_adapter_file,
     remove_lora,
     set_trainable,
@@ -38,9 +38,10 @@ from .adapters import (
 )
 
 if TYPE_CHECKING:
+    from .algo import DTMem
     from .impl import DTMemImpl
 
-__all__ = ["AdapterMixin", "DEFAULT_LORA_LEARNING_RATE"]
+__all__ = ["Adapters", "DEFAULT_LORA_LEARNING_RATE"]
 
 # Learning rate of LoRA adapters unless given: adapters start at zero and train few
 # parameters, so they need a larger rate than the base model (chosen by the sweep in
@@ -48,15 +49,26 @@ __all__ = ["AdapterMixin", "DEFAULT_LORA_LEARNING_RATE"]
 DEFAULT_LORA_LEARNING_RATE = 1e-3
 
 
-class AdapterMixin:
-    """LoRA adapters and fine-tuning modes; mixed into :class:`~d3rlpy_dtmem.DTMem`."""
+class Adapters:
+    """LoRA adapters and fine-tuning modes of one DT-Mem: its ``adapters`` component.
 
-    _impl: "DTMemImpl | None"
-    _config: Any
+    Works through the algorithm's public API (``impl``, ``config``, ``grad_step``) and keeps
+    its own state: each adapter's learning rate and first step, and the adapter whose
+    training set-up is pending. :class:`~d3rlpy_dtmem.DTMem` exposes every public method
+    and property here under the same name (``algo.enable_lora(...)`` is
+    ``algo.adapters.enable_lora(...)``).
+    """
+
+    def __init__(self, algo: "DTMem"):
+        self._algo = algo
+        self._learning_rates: dict[str, float] = {}  # adapter -> peak learning rate
+        self._start_steps: dict[str, int] = {}  # adapter -> grad_step when it was added
+        self._to_train: str | None = None  # adapter whose optimizer is still to be built
 
     def _built_impl(self) -> "DTMemImpl":
-        assert self._impl is not None, IMPL_NOT_INITIALIZED_ERROR
-        return self._impl
+        impl = self._algo.impl
+        assert impl is not None, IMPL_NOT_INITIALIZED_ERROR
+        return impl
 
     @property
     def lora_adapters(self) -> list[str]:
@@ -69,15 +81,14 @@ class AdapterMixin:
         name = self.active_adapter
         if name is None:
             return 0
-        start = self._adapter_start_steps().get(name, 0)
-        return int(self.grad_step) - start  # type: ignore[attr-defined]
+        start = self._start_steps.get(name, 0)
+        return int(self._algo.grad_step) - start
 
     @property
     def active_adapter(self) -> str | None:
         """The adapter applied in forward passes, or ``None``."""
-        layers = lora_layers(self._built_impl().model)
-        active = {name for layer in layers for name in layer.active_adapters}
-        return next(iter(active)) if len(active) == 1 else None
+        active = active_adapter_names(self._built_impl().model)
+        return active[0] if len(active) == 1 else None
 
     def parameter_counts(self) -> dict[str, int]:
         """``{"trainable": ..., "total": ...}`` parameters of the network."""
@@ -113,8 +124,8 @@ class AdapterMixin:
         """
         impl = self._built_impl()
         inject_lora(impl.model, name, LoRASettings(rank, alpha, dropout, targets))
-        self._adapter_learning_rates()[name] = _positive_rate(learning_rate)
-        self._adapter_start_steps()[name] = int(self.grad_step)  # type: ignore[attr-defined]
+        self._learning_rates[name] = _positive_rate(learning_rate)
+        self._start_steps[name] = int(self._algo.grad_step)
         self.set_adapter(name)
 
     def set_adapter(self, name: str) -> None:
@@ -125,21 +136,22 @@ class AdapterMixin:
         """
         impl = self._built_impl()
         activate_adapter(impl.model, name)
-        self._adapter_to_train = name
+        self._to_train = name
         self._log_parameter_counts(f"LoRA adapter {name!r} active")
 
     def prepare_training(self) -> None:
         """Sets up training of the active adapter if a switch left it pending: a fresh
         optimizer over its weights, at its learning rate (and, under DDP, a new wrapper:
         collective). ``fit`` and ``update`` call it; a no-op otherwise."""
-        name = getattr(self, "_adapter_to_train", None)
+        name = self._to_train
         if name is None:
             return
-        self._adapter_to_train = None
+        self._to_train = None
         impl = self._built_impl()
-        suffixes = (f".lora_A.{name}", f".lora_B.{name}")
-        trainable = [(n, m) for n, m in impl.model.named_modules() if n.endswith(suffixes)]
-        learning_rate = self._adapter_learning_rates().get(name, DEFAULT_LORA_LEARNING_RATE)
+        weights = adapter_state_dict(impl.model, name, with_names=True)
+        modules = sorted({key.rpartition(".")[0] for key in weights})  # the adapter's layers
+        trainable = [(module, impl.model.get_submodule(module)) for module in modules]
+        learning_rate = self._learning_rates.get(name, DEFAULT_LORA_LEARNING_RATE)
         impl.use_optimizer(self._create_optimizer(trainable, learning_rate), checkpointed=False)
 
     def save_adapter(
@@ -169,11 +181,9 @@ class AdapterMixin:
             if name != self.active_adapter:
                 raise AdapterError(f"the training state is the active adapter's, not {name!r}")
             payload["training"] = {
-                "grad_step": int(self.grad_step),  # type: ignore[attr-defined]
+                "grad_step": int(self._algo.grad_step),
                 "adapter_steps": self.adapter_steps,
-                "learning_rate": self._adapter_learning_rates().get(
-                    name, DEFAULT_LORA_LEARNING_RATE
-                ),
+                "learning_rate": self._learning_rates.get(name, DEFAULT_LORA_LEARNING_RATE),
                 "optimizer": impl.modules.optim.state_dict(),
             }
         write_adapter_file(path, payload)
@@ -204,10 +214,8 @@ class AdapterMixin:
             self._built_impl().modules.optim.load_state_dict(training["optimizer"])
         except (ValueError, KeyError, RuntimeError) as error:
             raise AdapterError(f"{path}: optimizer state does not fit ({error})") from None
-        self.set_grad_step(int(training["grad_step"]))  # type: ignore[attr-defined]
-        self._adapter_start_steps()[name] = int(training["grad_step"]) - int(
-            training["adapter_steps"]
-        )
+        self._algo.set_grad_step(int(training["grad_step"]))
+        self._start_steps[name] = int(training["grad_step"]) - int(training["adapter_steps"])
         return name
 
     def load_adapter(
@@ -254,8 +262,8 @@ class AdapterMixin:
         settings = LoRASettings(lora["rank"], lora["alpha"], lora["dropout"], targets)
         inject_lora(impl.model, name, settings)
         load_adapter_state_dict(impl.model, name, payload["state_dict"])
-        self._adapter_learning_rates()[name] = _positive_rate(learning_rate)
-        self._adapter_start_steps()[name] = int(self.grad_step)  # type: ignore[attr-defined]
+        self._learning_rates[name] = _positive_rate(learning_rate)
+        self._start_steps[name] = int(self._algo.grad_step)
         self.set_adapter(name)
         return name
 
@@ -304,33 +312,23 @@ class AdapterMixin:
         model = impl.model
         if model.memory is None and mode == "full-memory":
             raise ValueError("full-memory fine-tuning needs a model with memory (use_memory=True)")
-        self._adapter_to_train = None
+        self._to_train = None
         set_trainable(model, lambda name: mode == "full" or name.startswith("memory."))
-        rate = self._config.learning_rate if learning_rate is None else learning_rate
+        rate = self._algo.config.learning_rate if learning_rate is None else learning_rate
         optim = self._create_optimizer(list(model.named_modules()), _positive_rate(rate))
         impl.use_optimizer(optim, checkpointed=True)
         self._log_parameter_counts(f"fine-tuning mode {mode!r}")
 
     def _restore_base_training(self) -> None:
-        self._adapter_to_train = None
+        self._to_train = None
         impl = self._built_impl()
         set_trainable(impl.model, lambda _: True)
         impl.restore_base_optimizer()
 
     def _create_optimizer(self, named_modules: list, learning_rate: float) -> Any:
-        return self._config.optim_factory.create(named_modules, lr=learning_rate, compiled=False)
-
-    def _adapter_start_steps(self) -> dict[str, int]:
-        """``grad_step`` at which each adapter enabled on this model was added, by name."""
-        if not hasattr(self, "_lora_start_steps"):
-            self._lora_start_steps: dict[str, int] = {}
-        return self._lora_start_steps
-
-    def _adapter_learning_rates(self) -> dict[str, float]:
-        """Learning rate of each adapter enabled on this model, by name."""
-        if not hasattr(self, "_lora_learning_rates"):
-            self._lora_learning_rates: dict[str, float] = {}
-        return self._lora_learning_rates
+        return self._algo.config.optim_factory.create(
+            named_modules, lr=learning_rate, compiled=False
+        )
 
     def _base_identity(self) -> dict[str, Any]:
         impl = self._built_impl()
@@ -338,7 +336,7 @@ class AdapterMixin:
             "fingerprint": base_fingerprint(impl.model),
             "observation_shape": list(impl.observation_shape),
             "action_size": int(impl.action_size),
-            "config": self._config.serialize(),
+            "config": self._algo.config.serialize(),
         }
 
     def _log_parameter_counts(self, event: str) -> None:
