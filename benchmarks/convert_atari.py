@@ -83,7 +83,7 @@ def write_checkpoint(folder: Path, rows: int, seed: int = 0) -> None:
 
 def convert_child(replay_dir: str, block_rows: int) -> None:
     """Runs in the child: converts, prints one JSON line."""
-    from d3rlpy_dtmem.convert.atari import convert_atari_run, plan_atari_conversion
+    from d3rlpy_dtmem.convert.atari_datasets import convert_atari_run, plan_atari_conversion
 
     before = rss_mb()
     (job,) = plan_atari_conversion(replay_dir, [GAME])

@@ -11,9 +11,11 @@ import importlib.machinery
 import importlib.util
 import sys
 import warnings
+from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
-__all__ = ["MOVED_MODULES", "install"]
+__all__ = ["MOVED_MODULES", "install", "renamed_names"]
 
 MOVED_MODULES = {  # old path -> new path (0.1.0.dev0 layout)
     "d3rlpy_dtmem.cli": "d3rlpy_dtmem.app.cli",
@@ -28,6 +30,8 @@ MOVED_MODULES = {  # old path -> new path (0.1.0.dev0 layout)
     "d3rlpy_dtmem.evaluation.policy": "d3rlpy_dtmem.inference",
     "d3rlpy_dtmem.evaluation.mixin": "d3rlpy_dtmem.inference",
     "d3rlpy_dtmem.evaluation.expert": "d3rlpy_dtmem.expert",
+    "d3rlpy_dtmem.convert.atari": "d3rlpy_dtmem.convert.atari_datasets",
+    "d3rlpy_dtmem.convert.metaworld": "d3rlpy_dtmem.convert.metaworld_datasets",
 }
 
 
@@ -58,3 +62,22 @@ def install() -> None:
     """Adds the finder to ``sys.meta_path`` (once)."""
     if not any(isinstance(finder, _MovedModuleFinder) for finder in sys.meta_path):
         sys.meta_path.append(_MovedModuleFinder())
+
+
+def renamed_names(module_name: str, renames: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` (PEP 562) that serves old names of renamed objects.
+
+    ``renames`` maps an old name to the new name in the same module; using the old one warns
+    with a ``DeprecationWarning``.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name not in renames:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        new = renames[name]
+        warnings.warn(
+            f"{module_name}.{name} is now {module_name}.{new}", DeprecationWarning, stacklevel=2
+        )
+        return getattr(sys.modules[module_name], new)
+
+    return __getattr__

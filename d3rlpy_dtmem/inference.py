@@ -28,6 +28,7 @@ from d3rlpy.algos.transformer.action_samplers import (
 from d3rlpy.algos.transformer.inputs import TorchTransformerInput
 from d3rlpy.types import NDArray
 
+from ._moved import renamed_names
 from .expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target
 
 if TYPE_CHECKING:
@@ -38,14 +39,14 @@ __all__ = [
     "BatchedTransformerPolicy",
     "ExpertReturnMixin",
     "SingleEpisodeWrapper",
-    "Windows",
+    "EpisodeWindows",
     "default_action_sampler",
     "windows_to_torch",
 ]
 
 
 @dataclasses.dataclass(frozen=True)
-class Windows:
+class EpisodeWindows:
     """The context windows of N episodes, newest step last, left-padded with zeros."""
 
     observations: NDArray  # (N, K, *obs), the env's dtype (uint8 frames stay uint8)
@@ -57,7 +58,7 @@ class Windows:
     @classmethod
     def zeros(
         cls, episodes: int, context: int, observation: NDArray, action_entries: int
-    ) -> "Windows":
+    ) -> "EpisodeWindows":
         return cls(
             observations=np.zeros((episodes, context, *observation.shape), observation.dtype),
             actions=np.zeros((episodes, context, action_entries), np.float32),
@@ -149,7 +150,7 @@ class BatchedTransformerPolicy:
         self._action_sampler = action_sampler or default_action_sampler(algo)
         self._return_sampler = return_sampler or ReturnSampler()
         self._episodes = episodes
-        self._windows: Windows | None = None  # allocated at the first observation
+        self._windows: EpisodeWindows | None = None  # allocated at the first observation
         self._timestep = np.ones(episodes, dtype=np.int64)
         self._return_rest = np.full(episodes, self._target, dtype=np.float64)
 
@@ -158,7 +159,7 @@ class BatchedTransformerPolicy:
         return self._algo
 
     @property
-    def windows(self) -> Windows | None:
+    def windows(self) -> EpisodeWindows | None:
         """The current windows (read them, do not modify them)."""
         return self._windows
 
@@ -200,13 +201,13 @@ class BatchedTransformerPolicy:
         )
         return actions
 
-    def _push(self, index: NDArray, observations: NDArray, rewards: NDArray) -> Windows:
+    def _push(self, index: NDArray, observations: NDArray, rewards: NDArray) -> EpisodeWindows:
         """Drops the oldest step of each window and appends the new one."""
         if self._windows is None:
             impl = self._algo.impl
             entries = 1 if impl.discrete else impl.action_size
             context = self._algo.config.context_size
-            self._windows = Windows.zeros(self._episodes, context, observations[0], entries)
+            self._windows = EpisodeWindows.zeros(self._episodes, context, observations[0], entries)
         windows = self._windows
         for array in windows.fields():
             array[index, :-1] = array[index, 1:]
@@ -297,3 +298,6 @@ class ExpertReturnMixin:
         return SingleEpisodeWrapper(
             BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)
         )
+
+
+__getattr__ = renamed_names(__name__, {"Windows": "EpisodeWindows"})

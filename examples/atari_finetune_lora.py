@@ -15,7 +15,7 @@ from pathlib import Path
 
 import d3rlpy
 
-from d3rlpy_dtmem.convert.atari import convert_atari
+from d3rlpy_dtmem.convert.atari_datasets import convert_atari
 from d3rlpy_dtmem.data import load_minari
 from d3rlpy_dtmem.envs import make_atari
 from d3rlpy_dtmem.evaluation import evaluate

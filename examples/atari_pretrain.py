@@ -18,7 +18,7 @@ from pathlib import Path
 import d3rlpy
 
 from d3rlpy_dtmem.app.presets import preset_config
-from d3rlpy_dtmem.convert.atari import convert_atari, game_split
+from d3rlpy_dtmem.convert.atari_datasets import convert_atari, game_split
 from d3rlpy_dtmem.data import load_minari
 
 

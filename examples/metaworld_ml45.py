@@ -21,7 +21,7 @@ from pathlib import Path
 import d3rlpy
 
 from d3rlpy_dtmem.app.presets import preset_config
-from d3rlpy_dtmem.convert.metaworld import (
+from d3rlpy_dtmem.convert.metaworld_datasets import (
     DEFAULT_DATASET_ID,
     convert_metaworld,
     metaworld_dataset_ids,

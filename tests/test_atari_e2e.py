@@ -6,7 +6,7 @@ import pytest
 from atari_fixtures import write_replay
 from helpers import tiny_config
 
-from d3rlpy_dtmem.convert.atari import convert_atari
+from d3rlpy_dtmem.convert.atari_datasets import convert_atari
 from d3rlpy_dtmem.data import load_minari
 from d3rlpy_dtmem.envs import make_atari, minimal_action_set
 

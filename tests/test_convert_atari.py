@@ -7,14 +7,14 @@ from atari_fixtures import BAD_FILES, GAME, corrupt, truncate, write_replay
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem_convert
-from d3rlpy_dtmem.convert.atari import (
+from d3rlpy_dtmem.convert.atari_cli import parse_int_ranges
+from d3rlpy_dtmem.convert.atari_datasets import (
     convert_atari,
     convert_atari_run,
     game_split,
     game_splits,
     plan_atari_conversion,
 )
-from d3rlpy_dtmem.convert.atari_cli import parse_int_ranges
 from d3rlpy_dtmem.envs import atari_games, minimal_action_set
 
 DATASET = f"dqn-replay/{GAME}-run1-v0"

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem_convert
-from d3rlpy_dtmem.convert.metaworld import (
+from d3rlpy_dtmem.convert.metaworld_datasets import (
     convert_metaworld,
     metaworld_dataset_ids,
     select_tasks,

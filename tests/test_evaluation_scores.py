@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from d3rlpy_dtmem.convert.atari import game_splits
+from d3rlpy_dtmem.convert.atari_datasets import game_splits
 from d3rlpy_dtmem.evaluation.aggregate import (
     aggregate_scores,
     iqm,

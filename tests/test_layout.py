@@ -172,3 +172,31 @@ def test_moved_public_names_keep_working():
     assert all(getattr(data, name) is not None for name in data.__all__)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         data.nope  # noqa: B018
+
+
+def test_no_two_modules_or_classes_share_a_name():
+    modules = [path.stem for path in MODULES.values() if path.name != "__init__.py"]
+    assert sorted({m for m in modules if modules.count(m) > 1}) == []
+    classes = [
+        node.name
+        for path in MODULES.values()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ClassDef)
+    ]
+    assert sorted({c for c in classes if classes.count(c) > 1}) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "old", "new"),
+    [
+        ("d3rlpy_dtmem.inference", "Windows", "EpisodeWindows"),
+        ("d3rlpy_dtmem.evaluation", "Windows", "EpisodeWindows"),
+        ("d3rlpy_dtmem.convert.metaworld_datasets", "TaskResult", "ConvertedTask"),
+    ],
+)
+def test_renamed_classes_keep_their_old_names_with_a_warning(module, old, new):
+    imported = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=new):
+        assert getattr(imported, old) is getattr(imported, new)
+    with pytest.raises(AttributeError):
+        imported.NoSuchName  # noqa: B018

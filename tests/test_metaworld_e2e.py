@@ -4,7 +4,7 @@ import d3rlpy
 import numpy as np
 from helpers import tiny_config
 
-from d3rlpy_dtmem.convert.metaworld import convert_metaworld
+from d3rlpy_dtmem.convert.metaworld_datasets import convert_metaworld
 from d3rlpy_dtmem.data import load_minari
 from d3rlpy_dtmem.envs import metaworld_success_rate
 

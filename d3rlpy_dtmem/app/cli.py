@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..convert.atari_cli import atari_command
-from ..convert.metaworld import metaworld_command
+from ..convert.metaworld_datasets import metaworld_command
 from ..options import MultiValueCommand, int_values, split_values
 from .quickstart import QuickstartSettings
 

@@ -87,7 +87,7 @@ def scripted_datasets(
     ``seed`` (default: the settings' seed) seeds the scripted episodes; another seed gives
     other episodes, kept under other ids.
     """
-    from ..convert.metaworld import convert_metaworld, metaworld_dataset_ids
+    from ..convert.metaworld_datasets import convert_metaworld, metaworld_dataset_ids
 
     seed = settings.seed if seed is None else seed
     suffix = "" if seed == settings.seed else f"-seed{seed}"

@@ -1,4 +1,4 @@
-"""``dtmem-convert atari``: the click command over :func:`.atari.convert_atari`."""
+"""``dtmem-convert atari``: the click command over :func:`.atari_datasets.convert_atari`."""
 
 from collections.abc import Iterable
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..options import MultiValueCommand, split_values
-from .atari import DEFAULT_DATASET_ID, convert_atari
+from .atari_datasets import DEFAULT_DATASET_ID, convert_atari
 
 __all__ = ["atari_command", "parse_int_ranges"]
 

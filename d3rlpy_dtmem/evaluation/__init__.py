@@ -4,12 +4,13 @@ IQM with stratified-bootstrap intervals, reports, plots, memory activity, traini
 Importing it does not import matplotlib, ale-py or Meta-World (they load when used).
 """
 
+from .._moved import renamed_names
 from ..expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target, tilt_return_logits
 from ..inference import (
     BatchedTransformerPolicy,
+    EpisodeWindows,
     ExpertReturnMixin,
     SingleEpisodeWrapper,
-    Windows,
 )
 from .activity import Trajectory, memory_activity, record_trajectory
 from .aggregate import Interval, aggregate_scores, iqm, stratified_bootstrap_ci, task_intervals
@@ -40,7 +41,7 @@ __all__ = [
     "SingleEpisodeWrapper",
     "TaskResult",
     "Trajectory",
-    "Windows",
+    "EpisodeWindows",
     "aggregate_scores",
     "atari_reference_table",
     "dqn_normalized_score",
@@ -67,3 +68,5 @@ __all__ = [
     "training_logger",
     "write_report",
 ]
+
+__getattr__ = renamed_names(__name__, {"Windows": "EpisodeWindows"})

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import numpy as np
 
+from .._moved import renamed_names
 from ..envs.metaworld import (
     MAX_EPISODE_STEPS,
     MetaWorldTaskEnv,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DATASET_ID",
-    "TaskResult",
+    "ConvertedTask",
     "convert_metaworld",
     "format_summary",
     "metaworld_command",
@@ -53,7 +54,7 @@ _CHUNK_EPISODES = 50  # episodes held in memory before they are appended to the 
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskResult:
+class ConvertedTask:
     """What the conversion of one task wrote."""
 
     task: str
@@ -195,7 +196,7 @@ def _episode_chunks(
 
 def _convert_task(
     task: str, dataset_id: str, settings: _Settings, progress: Any, overwrite: bool
-) -> TaskResult:
+) -> ConvertedTask:
     from metaworld.policies import ENV_POLICY_MAP
 
     start = time.perf_counter()
@@ -237,7 +238,7 @@ def _convert_task(
         )
     finally:
         env.close()
-    return TaskResult(
+    return ConvertedTask(
         task=task,
         split=split,
         dataset_id=dataset_id,
@@ -260,7 +261,7 @@ def convert_metaworld(
     overwrite: bool = False,
     skip_existing: bool = False,
     show_progress: bool = True,
-) -> list[TaskResult]:
+) -> list[ConvertedTask]:
     """Rolls out the scripted experts of ``tasks`` and writes one Minari dataset per task.
 
     Every input is checked, and every dataset id too, before the first rollout; each
@@ -279,7 +280,7 @@ def convert_metaworld(
         show_progress: show a progress bar over episodes.
 
     Returns:
-        one :class:`TaskResult` per task converted.
+        one :class:`ConvertedTask` per task converted.
 
     Raises:
         ValueError: an unknown task, a non-positive count, a bad id or template.
@@ -318,7 +319,7 @@ def convert_metaworld(
         return [_convert_task(task, ids[task], settings, progress, overwrite) for task in tasks]
 
 
-def format_summary(results: Sequence[TaskResult]) -> str:
+def format_summary(results: Sequence[ConvertedTask]) -> str:
     """A plain-text table of the per-task success rates, with the mean at the bottom."""
     lines = [f"{'task':<30}{'split':<7}{'episodes':>9}{'steps':>10}{'success':>9}  dataset id"]
     for r in results:
@@ -404,3 +405,6 @@ def metaworld_command(more_tasks: tuple[str, ...], tasks: tuple[str, ...], **opt
     except (ValueError, FileExistsError) as error:
         raise click.ClickException(str(error)) from None
     click.echo(format_summary(results))
+
+
+__getattr__ = renamed_names(__name__, {"TaskResult": "ConvertedTask"})
