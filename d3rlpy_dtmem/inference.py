@@ -29,6 +29,7 @@ from d3rlpy.algos.transformer.inputs import TorchTransformerInput
 from d3rlpy.types import NDArray
 
 from ._moved import renamed_names
+from .data.windows import gather, window_steps
 from .expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target
 
 if TYPE_CHECKING:
@@ -55,20 +56,54 @@ class EpisodeWindows:
     timesteps: NDArray  # (N, K) int64
     valid: NDArray  # (N, K) float32, 1 for real steps
 
-    @classmethod
-    def zeros(
-        cls, episodes: int, context: int, observation: NDArray, action_entries: int
-    ) -> "EpisodeWindows":
-        return cls(
-            observations=np.zeros((episodes, context, *observation.shape), observation.dtype),
-            actions=np.zeros((episodes, context, action_entries), np.float32),
-            returns_to_go=np.zeros((episodes, context, 1), np.float64),
-            timesteps=np.zeros((episodes, context), np.int64),
-            valid=np.zeros((episodes, context), np.float32),
-        )
-
     def fields(self) -> tuple[NDArray, ...]:
         return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+
+
+@dataclasses.dataclass(frozen=True)
+class _StepRing:
+    """The last K steps of each of N episodes; step t of an episode at position t % K.
+
+    The windows are read through :func:`~d3rlpy_dtmem.data.windows.window_steps`, the rule
+    the training sampler cuts windows by, so inference sees what training saw.
+    """
+
+    observations: NDArray  # (N, K, *obs)
+    actions: NDArray  # (N, K, A) float32
+    returns_to_go: NDArray  # (N, K, 1) float64
+    timesteps: NDArray  # (N, K) int64
+    steps: NDArray  # (N,) int64, steps of each episode so far
+
+    @classmethod
+    def zeros(cls, episodes: int, context: int, observation: NDArray, entries: int) -> "_StepRing":
+        return cls(
+            observations=np.zeros((episodes, context, *observation.shape), observation.dtype),
+            actions=np.zeros((episodes, context, entries), np.float32),
+            returns_to_go=np.zeros((episodes, context, 1), np.float64),
+            timesteps=np.zeros((episodes, context), np.int64),
+            steps=np.zeros(episodes, np.int64),
+        )
+
+    def newest(self, index: NDArray) -> tuple[NDArray, NDArray]:
+        """(slots, positions) of the newest step of the episodes in ``index``."""
+        return index, (self.steps[index] - 1) % self.timesteps.shape[1]
+
+    def windows(self, index: NDArray) -> EpisodeWindows:
+        """The windows that end at the newest step of the episodes in ``index``."""
+        context = self.timesteps.shape[1]
+        steps, valid = window_steps(self.steps[index] - 1, np.zeros_like(index), context)
+        flat = index[:, None] * context + steps % context  # (n, K) into (N * K, ...)
+
+        def read(array: NDArray) -> NDArray:
+            return gather(array.reshape(-1, *array.shape[2:]), flat, valid)
+
+        return EpisodeWindows(
+            observations=read(self.observations),
+            actions=read(self.actions),
+            returns_to_go=read(self.returns_to_go),
+            timesteps=read(self.timesteps),
+            valid=valid.astype(np.float32),
+        )
 
 
 def default_action_sampler(algo: "DTMem") -> TransformerActionSampler:
@@ -150,7 +185,7 @@ class BatchedTransformerPolicy:
         self._action_sampler = action_sampler or default_action_sampler(algo)
         self._return_sampler = return_sampler or ReturnSampler()
         self._episodes = episodes
-        self._windows: EpisodeWindows | None = None  # allocated at the first observation
+        self._ring: _StepRing | None = None  # allocated at the first observation
         self._timestep = np.ones(episodes, dtype=np.int64)
         self._return_rest = np.full(episodes, self._target, dtype=np.float64)
 
@@ -160,15 +195,16 @@ class BatchedTransformerPolicy:
 
     @property
     def windows(self) -> EpisodeWindows | None:
-        """The current windows (read them, do not modify them)."""
-        return self._windows
+        """The current window of every episode slot (a copy), ``None`` before the first step."""
+        if self._ring is None:
+            return None
+        return self._ring.windows(np.arange(self._episodes))
 
     def reset(self, episodes: Sequence[int] | None = None) -> None:
         """Starts new episodes in the given slots (all slots with ``None``)."""
         index = np.arange(self._episodes) if episodes is None else np.asarray(episodes)
-        if self._windows is not None:
-            for array in self._windows.fields():
-                array[index] = 0
+        if self._ring is not None:
+            self._ring.steps[index] = 0
         self._timestep[index] = 1
         self._return_rest[index] = self._target
 
@@ -188,41 +224,41 @@ class BatchedTransformerPolicy:
         index = np.asarray(episodes, dtype=np.int64)
         observations = np.asarray(observations)
         assert len(observations) == len(index) == len(rewards), "one row per episode"
-        windows = self._push(index, observations, np.asarray(rewards, dtype=np.float64))
+        ring = self._push(index, observations, np.asarray(rewards, dtype=np.float64))
+        newest = ring.newest(index)
         if self._expert:
-            windows.returns_to_go[index, -1, 0] = self._sample_returns(index)
+            ring.returns_to_go[newest + (0,)] = self._sample_returns(index)
         output = self._forward(index).action[:, -1]  # (n, A)
         if self._algo.config.action_scaler:
             output = self._algo.config.action_scaler.reverse_transform(output)
         actions = [self._action_sampler(row) for row in output.cpu().numpy()]
-        windows.actions[index, -1] = np.reshape(actions, (len(index), -1))
+        ring.actions[newest] = np.reshape(actions, (len(index), -1))
         self._timestep[index] = np.minimum(
             self._timestep[index] + 1, self._algo.config.max_timestep
         )
         return actions
 
-    def _push(self, index: NDArray, observations: NDArray, rewards: NDArray) -> EpisodeWindows:
-        """Drops the oldest step of each window and appends the new one."""
-        if self._windows is None:
+    def _push(self, index: NDArray, observations: NDArray, rewards: NDArray) -> _StepRing:
+        """Appends the new step of each episode in ``index`` (its oldest step drops out)."""
+        if self._ring is None:
             impl = self._algo.impl
             entries = 1 if impl.discrete else impl.action_size
             context = self._algo.config.context_size
-            self._windows = EpisodeWindows.zeros(self._episodes, context, observations[0], entries)
-        windows = self._windows
-        for array in windows.fields():
-            array[index, :-1] = array[index, 1:]
+            self._ring = _StepRing.zeros(self._episodes, context, observations[0], entries)
+        ring = self._ring
+        ring.steps[index] += 1
+        newest = ring.newest(index)
         self._return_rest[index] -= rewards
-        windows.observations[index, -1] = observations
-        windows.actions[index, -1] = 0.0  # placeholder: a_t is being chosen
-        windows.returns_to_go[index, -1, 0] = self._return_rest[index]
-        windows.timesteps[index, -1] = self._timestep[index]
-        windows.valid[index, -1] = 1.0
-        return windows
+        ring.observations[newest] = observations
+        ring.actions[newest] = 0.0  # placeholder: a_t is being chosen
+        ring.returns_to_go[newest + (0,)] = self._return_rest[index]
+        ring.timesteps[newest] = self._timestep[index]
+        return ring
 
     def _forward(self, index: NDArray) -> "DTMemOutput":
-        windows, impl = self._windows, self._algo.impl
-        assert windows is not None
-        inpt = windows_to_torch(self._algo, *(array[index] for array in windows.fields()))
+        ring, impl = self._ring, self._algo.impl
+        assert ring is not None
+        inpt = windows_to_torch(self._algo, *ring.windows(index).fields())
         impl.modules.set_eval()
         with torch.no_grad():
             return impl.forward(inpt)

@@ -117,6 +117,7 @@ def run_demo(
     from d3rlpy.preprocessing import MultiplyRewardScaler
 
     from ..algo import DTMemConfig, default_optim_factory
+    from ..envs.episodes import EpisodeStats, RandomPolicy, play_together
 
     d3rlpy.seed(seed)
     start = time.perf_counter()
@@ -147,16 +148,13 @@ def run_demo(
     score = d3rlpy.metrics.evaluate_transformer_with_environment(
         algo.as_stateful_wrapper(target_return=500.0), env, n_trials=trials
     )
-    random_scores = []
-    for trial in range(trials):
-        env.reset(seed=seed + 20_000 + trial)
-        env.action_space.seed(seed + trial)
-        done, total = False, 0.0
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-        random_scores.append(total)
+    played = EpisodeStats(env)
+    random_scores = [
+        play_together(
+            RandomPolicy(env.action_space, seed + trial), [played], [seed + 20_000 + trial]
+        )[0][0]
+        for trial in range(trials)
+    ]
     Path(out).mkdir(parents=True, exist_ok=True)
     algo.save(str(Path(out) / "dtmem_cartpole.d3"))
     return DemoResult(

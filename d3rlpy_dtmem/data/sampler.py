@@ -28,6 +28,7 @@ from d3rlpy.types import NDArray
 
 from .multitask import allocate_batch, check_sampling
 from .task import TaskArrays
+from .windows import gather, window_steps
 
 __all__ = [
     "TrajectorySampler",
@@ -51,15 +52,6 @@ class Windows:
     masks: NDArray  # (B, K) float32, 1 for real steps
 
 
-def _gather(array: NDArray, index: NDArray, valid: NDArray) -> NDArray:
-    """``array[index]`` for an index array of any shape, zero where ``valid`` is False."""
-    out = array[index.reshape(-1)]
-    # (M, *item) -> (*index.shape, *item)
-    out = out.reshape(*index.shape, *out.shape[1:])
-    out[~valid] = 0
-    return out
-
-
 def slice_windows(
     task: TaskArrays, end_indices: NDArray, length: int, n_frames: int = 1
 ) -> Windows:
@@ -77,15 +69,15 @@ def slice_windows(
     end = np.asarray(end_indices, dtype=np.int64)
     episode = task.step_episode[end]  # (B,)
     start = task.episode_offsets[episode]  # (B,)
-    steps = end[:, None] - (length - 1) + np.arange(length)  # (B, K)
-    valid = steps >= start[:, None]  # (B, K)
-    frames = steps[..., None] - (n_frames - 1) + np.arange(n_frames)  # (B, K, F)
-    frame_valid = frames >= start[:, None, None]  # (B, K, F)
-    # out-of-episode positions read the episode's first step, then are zeroed
-    steps = np.maximum(steps, start[:, None])
-    frames = np.maximum(frames, start[:, None, None])
+    steps, valid = window_steps(end, start, length)  # (B, K)
+    # each step's frame stack is the window of n_frames steps that ends at it
+    frames, frame_valid = window_steps(
+        steps.reshape(-1), np.repeat(start, length), n_frames
+    )  # (B * K, F)
+    frames = frames.reshape(*steps.shape, n_frames)
+    frame_valid = frame_valid.reshape(*steps.shape, n_frames) & valid[..., None]
 
-    observations = _gather(task.observations, frames, frame_valid)  # (B, K, F, *obs)
+    observations = gather(task.observations, frames, frame_valid)  # (B, K, F, *obs)
     # (B, K, F, C, ...) -> (B, K, F * C, ...)
     observations = observations.reshape(*steps.shape, -1, *observations.shape[4:])
     last = task.episode_offsets[episode + 1] - 1  # (B,)
@@ -93,9 +85,9 @@ def slice_windows(
     terminals[:, -1, 0] = (end == last) & task.terminated[episode]
     return Windows(
         observations=observations,
-        actions=_gather(task.actions, steps, valid),
-        rewards=_gather(task.rewards, steps, valid),
-        returns_to_go=_gather(task.returns_to_go, steps, valid),
+        actions=gather(task.actions, steps, valid),
+        rewards=gather(task.rewards, steps, valid),
+        returns_to_go=gather(task.returns_to_go, steps, valid),
         terminals=terminals,
         timesteps=np.where(valid, steps - start[:, None] + 1, 0),
         masks=valid.astype(np.float32),

@@ -1,6 +1,14 @@
-"""Environment factories matching the converted datasets: Atari (DQN protocol), Meta-World."""
+"""Environment factories matching the converted datasets: Atari (DQN protocol), Meta-World;
+and the one loop that plays episodes (:mod:`.episodes`)."""
 
 from .atari import atari_games, check_atari_game, make_atari, minimal_action_set
+from .episodes import (
+    EpisodePolicy,
+    EpisodeStats,
+    RandomPolicy,
+    StatefulWrapperPolicy,
+    play_together,
+)
 from .metaworld import (
     ML45_TEST_TASKS,
     ML45_TRAIN_TASKS,
@@ -11,6 +19,11 @@ from .metaworld import (
 )
 
 __all__ = [
+    "EpisodePolicy",
+    "EpisodeStats",
+    "RandomPolicy",
+    "StatefulWrapperPolicy",
+    "play_together",
     "ML45_TEST_TASKS",
     "ML45_TRAIN_TASKS",
     "MetaWorldTaskEnv",

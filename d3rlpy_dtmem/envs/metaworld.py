@@ -22,6 +22,8 @@ import gymnasium as gym
 import numpy as np
 from d3rlpy.interface import StatefulTransformerAlgoProtocol
 
+from .episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+
 __all__ = [
     "ML45_TRAIN_TASKS",
     "ML45_TEST_TASKS",
@@ -258,23 +260,15 @@ def metaworld_success_rate(
 
     if episodes <= 0:
         raise ValueError(f"episodes must be positive, got {episodes}")
-    env = make_metaworld(task, seed=seed, hide_goal=hide_goal, max_episode_steps=max_episode_steps)
+    env = EpisodeStats(
+        make_metaworld(task, seed=seed, hide_goal=hide_goal, max_episode_steps=max_episode_steps),
+        stop_on_success=True,
+    )
+    policy = StatefulWrapperPolicy(wrapper)
     successes = 0
     try:
         for _ in tqdm(range(episodes), desc=task, disable=not show_progress, unit="episode"):
-            successes += _run_episode(wrapper, env)
+            successes += play_together(policy, [env], [None])[0][2]
     finally:
         env.close()
     return successes / episodes
-
-
-def _run_episode(wrapper: StatefulTransformerAlgoProtocol, env: gym.Env) -> bool:
-    wrapper.reset()
-    observation, reward = env.reset()[0], 0.0
-    while True:
-        action = wrapper.predict(observation, reward)
-        observation, reward, terminated, truncated, info = env.step(action)
-        if info["success"]:
-            return True
-        if terminated or truncated:
-            return False

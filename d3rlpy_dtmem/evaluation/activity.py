@@ -18,6 +18,7 @@ import torch
 from d3rlpy.algos.transformer.action_samplers import TransformerActionSampler
 from d3rlpy.types import NDArray
 
+from ..data.windows import gather, window_steps
 from ..expert import ReturnSampler
 from ..inference import BatchedTransformerPolicy, windows_to_torch
 
@@ -92,22 +93,15 @@ def record_trajectory(
 
 
 def _windows_ending_at(trajectory: Trajectory, steps: NDArray, context: int) -> list[NDArray]:
-    """The K-step windows that end at each of ``steps`` (n), left-padded like d3rlpy's."""
-    # (n, 1) + (K,) -> (n, K) step indices, negative before the episode's start
-    index = steps[:, None] - (context - 1) + np.arange(context)
-    valid = index >= 0
-    index = np.maximum(index, 0)
-    arrays = []
-    for array in (
+    """The K-step windows that end at each of ``steps`` (n), as the model saw them."""
+    index, valid = window_steps(steps, np.zeros_like(steps), context)  # (n, K)
+    arrays = (
         trajectory.observations,
         trajectory.actions,
         trajectory.returns_to_go,
         trajectory.timesteps,
-    ):
-        window = array[index]  # (n, K, ...)
-        mask = valid.reshape(*valid.shape, *([1] * (window.ndim - 2)))
-        arrays.append(np.where(mask, window, 0).astype(array.dtype))
-    return [*arrays, valid.astype(np.float32)]
+    )
+    return [*(gather(array, index, valid) for array in arrays), valid.astype(np.float32)]
 
 
 def memory_activity(algo: "DTMem", trajectory: Trajectory, batch_size: int = 64) -> NDArray:

@@ -2,11 +2,13 @@
 
 Episode ``e`` of evaluation seed ``s`` starts with ``env.reset(seed=episode_seed(s, e))``, so
 it starts from the same state whichever path runs it and whichever environment instance
-(built by ``env_factory()``) plays it. Both paths record each episode's return, length and
-success (``info["success"]``, as Meta-World reports it) with :class:`EpisodeStats`.
+(built by ``env_factory()``) plays it. Both paths play through the package's one rollout loop
+(:func:`~d3rlpy_dtmem.envs.episodes.play_together`) and record each episode's return, length
+and success (``info["success"]``, as Meta-World reports it) with :class:`EpisodeStats`.
 
-- ``batched=False``: d3rlpy's ``evaluate_transformer_with_environment`` with
-  ``algo.as_stateful_wrapper(...)``, one call (one trial) per episode, on one environment.
+- ``batched=False``: ``algo.as_stateful_wrapper(...)`` (for a fixed target, d3rlpy's own
+  ``StatefulTransformerWrapper``), one episode at a time, on one environment: what d3rlpy's
+  ``evaluate_transformer_with_environment`` does.
 - ``batched=True``: :class:`~d3rlpy_dtmem.evaluation.BatchedTransformerPolicy` steps up to
   ``num_envs`` environments together, one model call per step for all of them.
 """
@@ -14,14 +16,14 @@ success (``info["success"]``, as Meta-World reports it) with :class:`EpisodeStat
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import gymnasium as gym
 import numpy as np
 from d3rlpy.algos.transformer.action_samplers import TransformerActionSampler
-from d3rlpy.metrics import evaluate_transformer_with_environment
 from d3rlpy.types import NDArray
 
+from ..envs.episodes import EpisodeStats, StatefulWrapperPolicy, play_together
 from ..expert import DEFAULT_KAPPA, ReturnSampler
 from ..inference import BatchedTransformerPolicy
 
@@ -37,45 +39,6 @@ EnvFactory = Callable[[], gym.Env]
 def episode_seed(seed: int, episode: int) -> int:
     """The environment seed of episode ``episode`` of evaluation seed ``seed`` (a uint32)."""
     return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
-
-
-class EpisodeStats(gym.Wrapper):
-    """Records the return, length and success of the current episode.
-
-    Args:
-        env: the environment.
-        stop_on_success: end the episode (``truncated``) at the first ``info["success"]``;
-            the success rate is unchanged and later steps are not simulated.
-
-    ``seed_next_reset(seed)`` makes the next ``reset()`` without a seed use ``seed`` (d3rlpy's
-    evaluator resets without one).
-    """
-
-    def __init__(self, env: gym.Env, stop_on_success: bool = False):
-        super().__init__(env)
-        self.stop_on_success = stop_on_success
-        self.episode_return = 0.0
-        self.episode_length = 0
-        self.success = False
-        self._next_seed: int | None = None
-
-    def seed_next_reset(self, seed: int) -> None:
-        self._next_seed = seed
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        self.episode_return, self.episode_length, self.success = 0.0, 0, False
-        seed, self._next_seed = (self._next_seed if seed is None else seed), None
-        return self.env.reset(seed=seed, options=options)
-
-    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        self.episode_return += float(reward)
-        self.episode_length += 1
-        self.success = self.success or bool(info.get("success", False))
-        truncated = bool(truncated) or (self.stop_on_success and self.success)
-        return observation, reward, terminated, truncated, info
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,8 +89,8 @@ def evaluate(
             expert-return inference (discrete models).
         action_sampler: d3rlpy action sampler (default: softmax for discrete actions);
             pass ``GreedyTransformerActionSampler()`` for deterministic policies.
-        batched: step the episodes together (one model call per step) instead of running
-            d3rlpy's evaluator once per episode.
+        batched: step the episodes together (one model call per step) instead of one
+            episode at a time through the stateful wrapper.
         num_envs: most environments stepped together (default: all episodes at once).
         stop_on_success: end episodes at their first success (Meta-World).
         kappa, temperature: expert mode: the return sampler's settings.
@@ -159,7 +122,7 @@ def evaluate(
                 stats = []
                 for first in range(0, len(starts), count):
                     chunk = starts[first : first + count]
-                    stats += _run_together(policy, envs[: len(chunk)], chunk, bar.update)
+                    stats += play_together(policy, envs[: len(chunk)], chunk, bar.update)
             else:
                 wrapper = algo.as_stateful_wrapper(
                     target_return,
@@ -168,7 +131,8 @@ def evaluate(
                     temperature=temperature,
                     rng=sampler.rng,
                 )
-                stats = [_run_stock(wrapper, envs[0], seed, bar.update) for seed in starts]
+                one = StatefulWrapperPolicy(wrapper)
+                stats = [play_together(one, envs, [seed], bar.update)[0] for seed in starts]
     finally:
         for env in envs:
             env.close()
@@ -181,43 +145,3 @@ def evaluate(
         seconds=time.perf_counter() - start,
         batched=batched,
     )
-
-
-def _stats(env: EpisodeStats) -> tuple[float, int, bool]:
-    return env.episode_return, env.episode_length, env.success
-
-
-def _run_stock(
-    wrapper: Any, env: EpisodeStats, seed: int, on_done: Callable[[int], Any]
-) -> tuple[float, int, bool]:
-    """One episode through d3rlpy's ``evaluate_transformer_with_environment``."""
-    env.seed_next_reset(seed)
-    evaluate_transformer_with_environment(wrapper, env, n_trials=1)
-    on_done(1)
-    return _stats(env)
-
-
-def _run_together(
-    policy: BatchedTransformerPolicy,
-    envs: list[EpisodeStats],
-    seeds: list[int],
-    on_done: Callable[[int], Any],
-) -> list[tuple[float, int, bool]]:
-    """Plays one episode in each of ``envs`` (reset with ``seeds``), stepping them together."""
-    policy.reset(range(len(envs)))
-    observations = [env.reset(seed=seed)[0] for env, seed in zip(envs, seeds, strict=True)]
-    rewards = np.zeros(len(envs))
-    active = list(range(len(envs)))
-    while active:
-        batch = np.stack([observations[i] for i in active])
-        actions = policy.predict(batch, rewards[active], active)
-        still = []
-        for i, action in zip(active, actions, strict=True):
-            observations[i], reward, terminated, truncated, _ = envs[i].step(action)
-            rewards[i] = float(reward)
-            if terminated or truncated:
-                on_done(1)
-            else:
-                still.append(i)
-        active = still
-    return [_stats(env) for env in envs]
