@@ -18,7 +18,6 @@ loaded onto the base model it was trained on.
 """
 
 import dataclasses
-import hashlib
 import os
 import warnings
 from collections.abc import Callable, Sequence
@@ -259,12 +258,9 @@ def load_base_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> No
 
 def base_fingerprint(model: nn.Module) -> str:
     """SHA-256 of the base weights (names, shapes and values; LoRA excluded)."""
-    digest = hashlib.sha256()
-    for key, value in sorted(base_state_dict(model).items()):
-        digest.update(key.encode())
-        digest.update(str(tuple(value.shape)).encode())
-        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()
+    from .checkpoint import state_fingerprint
+
+    return state_fingerprint(base_state_dict(model))
 
 
 def write_adapter_file(path: str | os.PathLike, payload: dict[str, Any]) -> None:

@@ -11,13 +11,16 @@ renamed over the destination, so a crash or a full disk mid-save leaves either t
 file or none, never a truncated one.
 """
 
+import hashlib
 import io
 import os
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import d3rlpy
+import torch
 from d3rlpy.base import DeviceArg, LearnableConfigWithShape
 from d3rlpy.logging import LOG
 
@@ -28,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRAD_STEP_KEY",
+    "state_fingerprint",
     "CheckpointError",
     "write_checkpoint",
     "load_checkpoint",
@@ -133,3 +137,17 @@ def load_checkpoint(
         ) from None
     algo.set_grad_step(int(payload.get(GRAD_STEP_KEY, 0)))
     return algo
+
+
+def state_fingerprint(state: Mapping[str, torch.Tensor]) -> str:
+    """SHA-256 of a state dict: every entry's name, shape and raw bytes, in name order.
+
+    Equal for equal weights whatever their device; any dtype (bfloat16 included).
+    """
+    digest = hashlib.sha256()
+    for name, value in sorted(state.items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(value.shape)).encode())
+        # (any dtype) -> raw bytes
+        digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()

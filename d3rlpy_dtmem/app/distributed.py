@@ -21,13 +21,14 @@ these calls are collective and every rank must make them, in the same order.
 """
 
 import dataclasses
-import hashlib
 import os
 
 import torch
 import torch.distributed as dist
 from d3rlpy.logging import LoggerAdapterFactory, NoopAdapterFactory
 from torch import nn
+
+from ..checkpoint import state_fingerprint
 
 __all__ = [
     "DistributedContext",
@@ -132,21 +133,13 @@ def rank_logger_adapter(factory: LoggerAdapterFactory) -> LoggerAdapterFactory:
     return factory if is_main_process() else NoopAdapterFactory()
 
 
-def _fingerprint(module: nn.Module) -> str:
-    digest = hashlib.sha256()
-    for name, value in sorted(module.state_dict().items()):
-        digest.update(name.encode())
-        # (any dtype) -> raw bytes
-        digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()
-
-
 def replica_fingerprints(module: nn.Module) -> list[str]:
     """SHA-256 of ``module``'s state (every parameter and buffer) on every rank, by rank.
 
-    A collective call. Data-parallel replicas are in sync when all fingerprints are equal.
+    A collective call. Data-parallel replicas are in sync when all fingerprints are equal
+    (:func:`~d3rlpy_dtmem.checkpoint.state_fingerprint`).
     """
-    fingerprint = _fingerprint(module)
+    fingerprint = state_fingerprint(module.state_dict())
     if not dist.is_initialized():
         return [fingerprint]
     gathered: list[str | None] = [None] * dist.get_world_size()

@@ -145,10 +145,13 @@ def finetune(
     else:
         output = out / "model.d3"
         algo.save(str(output))
-    losses = (run_dir / "loss.csv").read_text().split()
-    return FinetuneResult(
-        mode, output, counts["trainable"], counts["total"], float(losses[-1].split(",")[-1])
-    )
+    return FinetuneResult(mode, output, counts["trainable"], counts["total"], _final_loss(run_dir))
+
+
+def _final_loss(run_dir: Path) -> float:
+    """The last value d3rlpy logged to ``run_dir/loss.csv`` (rows ``epoch,step,value``)."""
+    rows = (run_dir / "loss.csv").read_text().split()
+    return float(rows[-1].split(",")[-1])
 
 
 def _resume_adapter(algo: Any, out: Path, run_dir: Path, steps: int) -> int:
@@ -365,14 +368,13 @@ def train(
         show_progress=show_progress,
     )
     algo.save(str(model_path))  # atomic
-    losses = (run_dir / "loss.csv").read_text().split()
     return TrainResult(
         model=model_path,
         run_dir=run_dir,
         tensorboard_dir=out / "logs" / "runs" / TRAIN_EXPERIMENT if tensorboard else None,
         curves=plot_training_curves(run_dir, out / "training_curves.png"),
         trainable_parameters=algo.parameter_counts()["trainable"],
-        final_loss=float(losses[-1].split(",")[-1]),
+        final_loss=_final_loss(run_dir),
     )
 
 
