@@ -77,3 +77,18 @@ def test_a_relative_minari_root_works(tmp_path, monkeypatch):
     path = write_minari_dataset("test/tiny-v0", [[episode(5, 0)]], **SPACES)
     assert path == tmp_path / "relative" / "minari" / "test" / "tiny-v0"
     assert minari.load_dataset("test/tiny-v0").total_steps == 5
+
+
+def test_metadata_can_report_what_the_chunks_measured():
+    seen = []
+
+    def chunks():
+        for seed in range(3):
+            seen.append(seed)
+            yield [episode(4 + seed, seed)]
+
+    path = write_minari_dataset(
+        "test/tiny-v0", chunks(), metadata=lambda: {"episodes_seen": len(seen)}, **SPACES
+    )
+    assert minari.load_dataset("test/tiny-v0").storage.metadata["episodes_seen"] == 3
+    assert path.is_dir()

@@ -216,69 +216,81 @@ def episode_buffer(
     )
 
 
-@dataclasses.dataclass
-class _Counts:
-    episodes: int = 0
-    steps: int = 0
-    dropped: int = 0
-    full: bool = False  # max_transitions reached
+class _EpisodeStream:
+    """The run's checkpoints streamed as lists of ``EpisodeBuffer`` of ~``chunk_steps``
+    steps, with the tally of what it produced: ``episodes``, ``steps``, ``dropped`` (cut
+    fragments), ``full`` (``max_transitions`` reached) and ``finished`` (streamed to the end).
+    """
 
+    def __init__(
+        self,
+        job: AtariConversion,
+        *,
+        max_transitions: int | None,
+        step_cap: int,
+        block_rows: int,
+        chunk_steps: int,
+        show_progress: bool,
+    ):
+        self.job = job
+        self.max_transitions = max_transitions
+        self.step_cap = step_cap
+        self.block_rows = block_rows
+        self.chunk_steps = chunk_steps
+        self.show_progress = show_progress
+        self.episodes = self.steps = self.dropped = 0
+        self.full = self.finished = False
 
-def _episode_chunks(
-    job: AtariConversion,
-    counts: _Counts,
-    *,
-    max_transitions: int | None,
-    step_cap: int,
-    block_rows: int,
-    chunk_steps: int,
-    show_progress: bool,
-) -> Iterator[list["EpisodeBuffer"]]:
-    """Streams the run's checkpoints as lists of ``EpisodeBuffer`` of ~``chunk_steps``."""
-    from tqdm.auto import tqdm
+    def __iter__(self) -> Iterator[list["EpisodeBuffer"]]:
+        from ..envs.atari import minimal_action_set
 
-    from ..envs.atari import minimal_action_set
+        job = self.job
+        action_set = np.asarray(minimal_action_set(job.game), dtype=np.int64)
+        chunk: list[EpisodeBuffer] = []
+        pending = 0  # steps in chunk
+        for number in job.checkpoints:
+            for item in self._checkpoint_items(number, len(action_set)):
+                if isinstance(item, CutFragment):
+                    self.dropped += 1
+                    continue
+                steps = len(item.actions)
+                if self.max_transitions is not None and self.steps + steps > self.max_transitions:
+                    self.full = True
+                    break
+                chunk.append(episode_buffer(item, action_set, self.step_cap))
+                self.episodes, self.steps = self.episodes + 1, self.steps + steps
+                pending += steps
+                if pending >= self.chunk_steps:
+                    yield chunk
+                    chunk, pending = [], 0
+            if self.full:
+                break
+        if not self.episodes:  # raised here, inside the writer, which then cleans up
+            limit = f" within --max-transitions {self.max_transitions}" if self.full else ""
+            raise ValueError(
+                f"{run_dir(job.replay_dir, job.game, job.run)}: no complete episode{limit} in "
+                f"checkpoints {list(job.checkpoints)} ({self.dropped} cut fragments dropped)"
+            )
+        self.finished = True
+        yield chunk
 
-    action_set = np.asarray(minimal_action_set(job.game), dtype=np.int64)
-    chunk: list[EpisodeBuffer] = []
-    pending = 0  # steps in chunk
-    for number in job.checkpoints:
-        replay = open_checkpoint(
-            job.replay_dir, job.game, job.run, number, num_actions=len(action_set)
-        )
+    def _checkpoint_items(self, number: int, num_actions: int) -> Iterator[Any]:
+        """The episodes and cut fragments of checkpoint ``number``, with a progress bar."""
+        from tqdm.auto import tqdm
+
+        job = self.job
+        replay = open_checkpoint(job.replay_dir, job.game, job.run, number, num_actions=num_actions)
         bar = tqdm(
             total=replay.rows,
             desc=f"{job.game} run {job.run} ckpt {number}",
             unit="row",
             unit_scale=True,
             leave=False,
-            disable=not show_progress,
+            disable=not self.show_progress,
         )
-        items = iter_episodes(replay, block_rows=block_rows, on_rows=bar.update)
+        items = iter_episodes(replay, block_rows=self.block_rows, on_rows=bar.update)
         with bar, contextlib.closing(items):
-            for item in items:
-                if isinstance(item, CutFragment):
-                    counts.dropped += 1
-                    continue
-                steps = len(item.actions)
-                if max_transitions is not None and counts.steps + steps > max_transitions:
-                    counts.full = True
-                    break
-                chunk.append(episode_buffer(item, action_set, step_cap))
-                counts.episodes, counts.steps = counts.episodes + 1, counts.steps + steps
-                pending += steps
-                if pending >= chunk_steps:
-                    yield chunk
-                    chunk, pending = [], 0
-        if counts.full:
-            break
-    if not counts.episodes:  # raised here, inside the writer, which then cleans up
-        limit = f" within --max-transitions {max_transitions}" if counts.full else ""
-        raise ValueError(
-            f"{run_dir(job.replay_dir, job.game, job.run)}: no complete episode{limit} in "
-            f"checkpoints {list(job.checkpoints)} ({counts.dropped} cut fragments dropped)"
-        )
-    yield chunk
+            yield from items
 
 
 def _metadata(job: AtariConversion, max_transitions: int | None, step_cap: int) -> dict:
@@ -325,10 +337,9 @@ def convert_atari_run(
         ValueError: no complete episode to write.
         FileExistsError: the dataset exists and ``overwrite`` is False.
     """
-    start, counts = time.perf_counter(), _Counts()
-    chunks = _episode_chunks(
+    start = time.perf_counter()
+    stream = _EpisodeStream(
         job,
-        counts,
         max_transitions=max_transitions,
         step_cap=step_cap,
         block_rows=block_rows,
@@ -337,7 +348,7 @@ def convert_atari_run(
     )
     path = write_minari_dataset(
         job.dataset_id,
-        chunks,
+        stream,
         observation_space=_observation_space(),
         action_space=_action_space(),
         metadata=_metadata(job, max_transitions, step_cap),
@@ -345,9 +356,10 @@ def convert_atari_run(
         algorithm_name="DQN (Dopamine), logged replay",
         overwrite=overwrite,
     )
+    assert stream.finished, "the writer stopped before the end of the episodes"
     seconds = time.perf_counter() - start
     return ConversionSummary(
-        job.dataset_id, path, counts.episodes, counts.steps, counts.dropped, seconds
+        job.dataset_id, path, stream.episodes, stream.steps, stream.dropped, seconds
     )
 
 

@@ -168,30 +168,41 @@ def rollout_scripted_episode(
     )
 
 
-def _episode_chunks(
-    env: MetaWorldTaskEnv,
-    policy: "Policy",
-    rng: np.random.Generator,
-    settings: _Settings,
-    progress: Any,
-    metadata: dict[str, Any],
-) -> Iterator[list["EpisodeBuffer"]]:
-    """Yields episodes in chunks; adds the success rate to ``metadata`` when done."""
-    chunk: list[EpisodeBuffer] = []
-    successful = 0
-    for index in range(settings.episodes):
-        episode = rollout_scripted_episode(
-            env, policy, rng, settings.action_noise, settings.hide_goal
-        )
-        successful += bool(episode.infos["success"].any())
-        chunk.append(episode)
-        progress.update(1)
-        progress.set_postfix(task=env.task, success=f"{successful / (index + 1):.2f}")
-        if len(chunk) == _CHUNK_EPISODES:
-            yield chunk
-            chunk = []
-    yield chunk
-    metadata["success_rate"] = successful / settings.episodes
+class _Rollouts:
+    """Scripted episodes of one task, streamed in chunks, with their success count."""
+
+    def __init__(
+        self,
+        env: MetaWorldTaskEnv,
+        policy: "Policy",
+        rng: np.random.Generator,
+        settings: _Settings,
+        progress: Any,
+    ):
+        self.env, self.policy, self.rng = env, policy, rng
+        self.settings, self.progress = settings, progress
+        self.played = self.successful = 0
+
+    @property
+    def success_rate(self) -> float:
+        """Successful episodes over the episodes played so far (0 before any)."""
+        return self.successful / max(self.played, 1)
+
+    def __iter__(self) -> Iterator[list["EpisodeBuffer"]]:
+        settings, chunk = self.settings, []
+        for _ in range(settings.episodes):
+            episode = rollout_scripted_episode(
+                self.env, self.policy, self.rng, settings.action_noise, settings.hide_goal
+            )
+            self.played += 1
+            self.successful += bool(episode.infos["success"].any())
+            chunk.append(episode)
+            self.progress.update(1)
+            self.progress.set_postfix(task=self.env.task, success=f"{self.success_rate:.2f}")
+            if len(chunk) == _CHUNK_EPISODES:
+                yield chunk
+                chunk = []
+        yield chunk
 
 
 def _convert_task(
@@ -222,16 +233,15 @@ def _convert_task(
         "policy": f"metaworld.policies.{type(policy).__name__}",
     }
     space = env.observation_space
-    chunks = _episode_chunks(env, policy, rng, settings, progress, metadata)
+    rollouts = _Rollouts(env, policy, rng, settings, progress)
     try:
-        # write_minari_dataset stores ``metadata`` after consuming every chunk, by which
-        # time _episode_chunks has added the measured success rate to it
         write_minari_dataset(
             dataset_id,
-            chunks,
+            rollouts,
             observation_space=mask_goal_space(space) if settings.hide_goal else space,
             action_space=env.action_space,
-            metadata=metadata,
+            # called after the last chunk: the success rate of every episode written
+            metadata=lambda: {**metadata, "success_rate": rollouts.success_rate},
             description=f"Meta-World {task}: scripted expert with Gaussian action noise.",
             algorithm_name=f"{metadata['policy']} + N(0, {settings.action_noise}^2) noise",
             overwrite=overwrite,
@@ -244,7 +254,7 @@ def _convert_task(
         dataset_id=dataset_id,
         episodes=settings.episodes,
         steps=settings.episodes * settings.max_episode_steps,  # episodes never end early
-        success_rate=metadata["success_rate"],
+        success_rate=rollouts.success_rate,
         seconds=time.perf_counter() - start,
     )
 

@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ def write_minari_dataset(
     *,
     observation_space: Any,
     action_space: Any,
-    metadata: Mapping[str, Any] | None = None,
+    metadata: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     description: str | None = None,
     algorithm_name: str | None = None,
     overwrite: bool = False,
@@ -81,7 +81,9 @@ def write_minari_dataset(
         dataset_id: ``namespace/name-vN``.
         episode_chunks: iterable of lists of ``EpisodeBuffer`` (T+1 observations each).
         observation_space, action_space: gymnasium spaces of the data.
-        metadata: extra JSON-serialisable metadata stored with the dataset.
+        metadata: extra JSON-serialisable metadata stored with the dataset, or a function
+            that returns it, called once every chunk is written (so that it can report
+            what the chunks measured, e.g. a success rate).
         description: dataset description.
         algorithm_name: the policy or procedure that produced the data.
         overwrite: replace an existing dataset with this id.
@@ -129,8 +131,9 @@ def write_minari_dataset(
                     dataset.update_dataset_from_buffer(chunk)
             if dataset is None:
                 raise ValueError(f"dataset {dataset_id!r}: no episodes to write")
-            if metadata:
-                dataset.storage.update_metadata(dict(metadata))
+            extra = metadata() if callable(metadata) else metadata
+            if extra:
+                dataset.storage.update_metadata(dict(extra))
         namespace = dataset_id.split("/", 1)[0]
         if namespace not in list_local_namespaces():
             create_namespace(namespace)
