@@ -17,7 +17,15 @@ from typing import Any
 
 import click
 
-__all__ = ["MultiValueCommand", "int_values", "split_values"]
+__all__ = [
+    "MultiValueCommand",
+    "file_option",
+    "folder_option",
+    "int_values",
+    "optional_count",
+    "split_values",
+    "switch",
+]
 
 _SEPARATORS = re.compile(r"[\s,]+")
 
@@ -75,3 +83,34 @@ class MultiValueCommand(click.Command):
             for opt in param.opts
         }
         return super().parse_args(ctx, _spread(args, names))
+
+
+def switch(flags: str, default: bool, help: str) -> Any:
+    """An on/off option such as ``--tensorboard/--no-tensorboard``, its default shown."""
+    return click.option(flags, default=default, show_default=True, help=help)
+
+
+def optional_count(flag: str, help: str) -> Any:
+    """A positive integer option that may be left out (``None``)."""
+    return click.option(flag, type=click.IntRange(min=1), default=None, help=help)
+
+
+def folder_option(
+    flag: str, help: str, *, required: bool = False, default: str | None = None
+) -> Any:
+    """A folder path option (``file_okay=False``)."""
+    return click.option(
+        flag,
+        required=required,
+        default=default,
+        show_default=default is not None,
+        type=click.Path(file_okay=False),
+        help=help,
+    )
+
+
+def file_option(flag: str, help: str, *, required: bool = False) -> Any:
+    """A file path option (``dir_okay=False``)."""
+    return click.option(
+        flag, required=required, default=None, type=click.Path(dir_okay=False), help=help
+    )

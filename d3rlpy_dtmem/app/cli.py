@@ -12,7 +12,15 @@ import click
 
 from ..convert.atari_cli import atari_command
 from ..convert.metaworld_datasets import metaworld_command
-from ..options import MultiValueCommand, int_values, split_values
+from ..options import (
+    MultiValueCommand,
+    file_option,
+    folder_option,
+    int_values,
+    optional_count,
+    split_values,
+    switch,
+)
 from .quickstart import QuickstartSettings
 
 __all__ = ["dtmem", "dtmem_convert"]
@@ -73,12 +81,10 @@ def dtmem() -> None:
 )
 @_count("--trials", 5, "Evaluation episodes.")
 @_seed()
-@click.option(
+@folder_option(
     "--out",
+    "Output folder (logs and the trained model).",
     default="runs/cartpole",
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Output folder (logs and the trained model).",
 )
 @_device()
 def cartpole(steps: int, episodes: int, trials: int, seed: int, out: str, device: str) -> None:
@@ -118,12 +124,10 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 
 
 @dtmem.command(cls=MultiValueCommand)
-@click.option(
+@file_option(
     "--model",
-    "model",
+    "Pre-trained DT-Mem (.d3).",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Pre-trained DT-Mem (.d3).",
 )
 @click.option(
     "--datasets",
@@ -157,17 +161,13 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
     "rate for full-memory and full].",
 )
 @_count("--steps", 10_000, "Gradient steps.")
-@click.option(
+@folder_option(
     "--out",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Output folder: adapter.pt (lora) or model.d3, and logs/ (required unless --resume).",
+    "Output folder: adapter.pt (lora) or model.d3, and logs/ (required unless --resume).",
 )
-@click.option(
+@folder_option(
     "--resume",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Continue the LoRA run in this earlier --out from its newest adapter checkpoint, "
+    "Continue the LoRA run in this earlier --out from its newest adapter checkpoint, "
     "up to --steps (same --model and --datasets; the adapter settings are the run's).",
 )
 @_mmap_dir()
@@ -228,11 +228,10 @@ class TargetReturn(click.ParamType):
     1000,
     "Steps between logs, checkpoints and evaluations; must divide --steps.",
 )
-@click.option(
+@switch(
     "--use-memory/--no-memory",
-    default=True,
-    show_default=True,
-    help="With working memory, or the same model without it (ablation).",
+    True,
+    "With working memory, or the same model without it (ablation).",
 )
 @click.option(
     "--eval-env",
@@ -242,29 +241,22 @@ class TargetReturn(click.ParamType):
     "comma-separated, or repeat).",
 )
 @_count("--eval-episodes", 4, "Episodes per --eval-env per epoch.")
-@click.option(
+@optional_count(
     "--eval-max-steps",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Cap on steps per evaluation episode (default: the env's own).",
+    "Cap on steps per evaluation episode (default: the env's own).",
 )
-@click.option(
+@switch(
     "--tensorboard/--no-tensorboard",
-    default=True,
-    show_default=True,
-    help="Also write TensorBoard event files (out/logs/runs).",
+    True,
+    "Also write TensorBoard event files (out/logs/runs).",
 )
-@click.option(
+@folder_option(
     "--out",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Output folder: model.d3, training_curves.png, logs/ (required unless --resume).",
+    "Output folder: model.d3, training_curves.png, logs/ (required unless --resume).",
 )
-@click.option(
+@folder_option(
     "--resume",
-    default=None,
-    type=click.Path(file_okay=False),
-    help="Continue the run in this earlier --out from its newest checkpoint, up to --steps "
+    "Continue the run in this earlier --out from its newest checkpoint, up to --steps "
     "(its model is kept: --preset and --use-memory are ignored).",
 )
 @_mmap_dir()
@@ -301,18 +293,14 @@ def train(
 
 
 @dtmem.command(cls=MultiValueCommand)
-@click.option(
+@file_option(
     "--model",
-    "model",
+    "Saved DT-Mem (.d3).",
     required=True,
-    type=click.Path(dir_okay=False),
-    help="Saved DT-Mem (.d3).",
 )
-@click.option(
+@file_option(
     "--adapter",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="LoRA adapter file to apply (from dtmem finetune).",
+    "LoRA adapter file to apply (from dtmem finetune).",
 )
 @click.option(
     "--env",
@@ -338,29 +326,24 @@ def train(
     help="Fixed target return, or 'expert'. Default: expert returns (discrete models), "
     "10 per step (Meta-World).",
 )
-@click.option(
+@optional_count(
     "--max-episode-steps",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Cap on steps per episode (default: 27,000 Atari, 500 Meta-World).",
+    "Cap on steps per episode (default: 27,000 Atari, 500 Meta-World).",
 )
-@click.option(
+@switch(
     "--batched/--sequential",
-    default=True,
-    show_default=True,
-    help="Step all episodes together, or run d3rlpy's evaluator once per episode.",
+    True,
+    "Step all episodes together, or play them one at a time through the stateful wrapper.",
 )
-@click.option(
+@switch(
     "--memory-plot/--no-memory-plot",
-    default=True,
-    show_default=True,
-    help="Plot the memory activity of one episode.",
+    True,
+    "Plot the memory activity of one episode.",
 )
-@click.option(
+@folder_option(
     "--out",
+    "Output folder: report.md, summary.json, episodes.csv, PNG plots.",
     required=True,
-    type=click.Path(file_okay=False),
-    help="Output folder: report.md, summary.json, episodes.csv, PNG plots.",
 )
 @_device()
 def evaluate(model: str, envs: tuple[str, ...], out: str, **options: Any) -> None:

@@ -31,7 +31,7 @@ from ..envs.metaworld import (
     mask_goal_space,
     metaworld_tasks,
 )
-from ..options import MultiValueCommand, split_values
+from ..options import MultiValueCommand, split_values, switch
 from .minari_io import check_dataset_id, minari_root, write_minari_dataset
 
 if TYPE_CHECKING:
@@ -377,11 +377,10 @@ def format_summary(results: Sequence[ConvertedTask]) -> str:
     type=click.FloatRange(min=0),
     help="Std of the Gaussian noise added to the expert's actions.",
 )
-@click.option(
+@switch(
     "--hide-goal/--keep-goal",
-    default=True,
-    show_default=True,
-    help="Zero the goal position in stored observations (ML45) or keep it.",
+    True,
+    "Zero the goal position in stored observations (ML45) or keep it.",
 )
 @click.option(
     "--max-episode-steps",
