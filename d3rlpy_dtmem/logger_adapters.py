@@ -18,7 +18,12 @@ from typing import Any
 
 from d3rlpy.logging import LOG, LoggerAdapter, LoggerAdapterFactory
 
-__all__ = ["DelegatingAdapter", "AdapterCheckpointFactory", "adapter_checkpoint_name"]
+__all__ = [
+    "AdapterCheckpointFactory",
+    "DelegatingAdapter",
+    "WrappingFactory",
+    "adapter_checkpoint_name",
+]
 
 _MODEL_CHECKPOINT = re.compile(r"model_(\d+)\.d3")
 
@@ -59,7 +64,21 @@ def adapter_checkpoint_name(model_checkpoint: str | Path) -> Path:
     return path.with_name(f"adapter_{step}.pt")
 
 
-class AdapterCheckpointFactory(LoggerAdapterFactory):
+class WrappingFactory(LoggerAdapterFactory):
+    """A logger factory whose adapters wrap those of ``inner`` (see :meth:`wrap`)."""
+
+    def __init__(self, inner: LoggerAdapterFactory):
+        self.inner = inner
+
+    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> LoggerAdapter:
+        return self.wrap(self.inner.create(algo, experiment_name, n_steps_per_epoch), algo)
+
+    def wrap(self, adapter: LoggerAdapter, algo: Any) -> LoggerAdapter:
+        """The adapter that ``fit`` talks to, around ``inner``'s ``adapter``."""
+        raise NotImplementedError
+
+
+class AdapterCheckpointFactory(WrappingFactory):
     """Wraps a logger factory so that per-epoch checkpoints hold the active LoRA adapter.
 
     The wrapped loggers choose where checkpoints go (d3rlpy's file logger:
@@ -67,11 +86,8 @@ class AdapterCheckpointFactory(LoggerAdapterFactory):
     ``adapter_<step>.pt``.
     """
 
-    def __init__(self, inner: LoggerAdapterFactory):
-        self._inner = inner
-
-    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> LoggerAdapter:
-        return _AdapterCheckpoints(self._inner.create(algo, experiment_name, n_steps_per_epoch))
+    def wrap(self, adapter: LoggerAdapter, algo: Any) -> LoggerAdapter:
+        return _AdapterCheckpoints(adapter)
 
 
 class _AdapterCheckpoints(DelegatingAdapter):

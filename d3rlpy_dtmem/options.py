@@ -25,6 +25,7 @@ __all__ = [
     "optional_count",
     "split_values",
     "switch",
+    "with_default",
 ]
 
 _SEPARATORS = re.compile(r"[\s,]+")
@@ -114,3 +115,8 @@ def file_option(flag: str, help: str, *, required: bool = False) -> Any:
     return click.option(
         flag, required=required, default=None, type=click.Path(dir_okay=False), help=help
     )
+
+
+def with_default(flag: str, default: Any, help: str, type: Any = None) -> Any:  # noqa: A002
+    """An option with a default, shown in ``--help`` (``type``: a click type, e.g. a range)."""
+    return click.option(flag, default=default, show_default=True, type=type, help=help)

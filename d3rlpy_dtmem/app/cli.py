@@ -20,6 +20,7 @@ from ..options import (
     optional_count,
     split_values,
     switch,
+    with_default,
 )
 from .quickstart import QuickstartSettings
 
@@ -30,17 +31,15 @@ _QS = QuickstartSettings()  # the quickstart's defaults, shown in its --help
 
 def _count(flag: str, default: int, help: str) -> Callable[[Any], Any]:
     """A positive-integer option with its default shown."""
-    return click.option(
-        flag, default=default, show_default=True, type=click.IntRange(min=1), help=help
-    )
+    return with_default(flag, default, help, click.IntRange(min=1))
 
 
 def _device(default: str = "cpu:0") -> Callable[[Any], Any]:
-    return click.option("--device", default=default, show_default=True, help="Torch device.")
+    return with_default("--device", default, "Torch device.")
 
 
 def _seed(default: int = 0) -> Callable[[Any], Any]:
-    return click.option("--seed", default=default, show_default=True, type=int, help="Random seed.")
+    return with_default("--seed", default, "Random seed.", int)
 
 
 def _mmap_dir() -> Callable[[Any], Any]:
@@ -72,13 +71,7 @@ def dtmem() -> None:
 
 @dtmem.command(cls=MultiValueCommand)
 @_count("--steps", 1500, "Gradient steps of DT-Mem training.")
-@click.option(
-    "--episodes",
-    default=40,
-    show_default=True,
-    type=click.IntRange(min=2),
-    help="Scripted CartPole episodes to generate.",
-)
+@with_default("--episodes", 40, "Scripted CartPole episodes to generate.", click.IntRange(min=2))
 @_count("--trials", 5, "Evaluation episodes.")
 @_seed()
 @folder_option(
@@ -145,13 +138,7 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 )
 @_count("--rank", 4, "LoRA rank.")
 @click.option("--alpha", default=8.0, show_default=True, type=float, help="LoRA alpha.")
-@click.option(
-    "--dropout",
-    default=0.0,
-    show_default=True,
-    type=click.FloatRange(0, 1, max_open=True),
-    help="LoRA dropout.",
-)
+@with_default("--dropout", 0.0, "LoRA dropout.", click.FloatRange(0, 1, max_open=True))
 @click.option(
     "--lr",
     "learning_rate",
@@ -359,12 +346,8 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, **options: Any) -> Non
 
 
 @dtmem.command(cls=MultiValueCommand)
-@click.option(
-    "--out",
-    default=str(_QS.out),
-    show_default=True,
-    type=click.Path(file_okay=False),
-    help="Output folder (data, logs, report).",
+@with_default(
+    "--out", str(_QS.out), "Output folder (data, logs, report).", click.Path(file_okay=False)
 )
 @click.option(
     "--tasks",

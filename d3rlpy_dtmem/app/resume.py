@@ -13,7 +13,7 @@ from typing import Any
 
 from d3rlpy.logging import LoggerAdapter, LoggerAdapterFactory
 
-from ..logger_adapters import DelegatingAdapter
+from ..logger_adapters import DelegatingAdapter, WrappingFactory
 
 __all__ = [
     "StepOffsetAdapterFactory",
@@ -78,7 +78,7 @@ def _logged_step(line: str) -> int:
     return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
 
 
-class StepOffsetAdapterFactory(LoggerAdapterFactory):
+class StepOffsetAdapterFactory(WrappingFactory):
     """Wraps a logger factory so that epochs and steps continue from an earlier run.
 
     Args:
@@ -89,12 +89,11 @@ class StepOffsetAdapterFactory(LoggerAdapterFactory):
     """
 
     def __init__(self, inner: LoggerAdapterFactory, epochs: int, steps: int):
-        self._inner = inner
+        super().__init__(inner)
         self._epochs = epochs
         self._steps = steps
 
-    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> LoggerAdapter:
-        adapter = self._inner.create(algo, experiment_name, n_steps_per_epoch)
+    def wrap(self, adapter: LoggerAdapter, algo: Any) -> LoggerAdapter:
         return _StepOffsetAdapter(adapter, self._epochs, self._steps)
 
 

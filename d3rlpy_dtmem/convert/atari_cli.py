@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from ..options import MultiValueCommand, split_values
+from ..options import MultiValueCommand, split_values, with_default
 from .atari_datasets import DEFAULT_DATASET_ID, convert_atari
 
 __all__ = ["atari_command", "parse_int_ranges"]
@@ -69,11 +69,8 @@ def _int_ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     metavar="N",
     help="Per dataset: stop before the first episode that would exceed N steps.",
 )
-@click.option(
-    "--dataset-id",
-    default=DEFAULT_DATASET_ID,
-    show_default=True,
-    help="Minari dataset id; {game} and {run} are filled in.",
+@with_default(
+    "--dataset-id", DEFAULT_DATASET_ID, "Minari dataset id; {game} and {run} are filled in."
 )
 @click.option("--overwrite", is_flag=True, help="Replace datasets that exist.")
 @click.option(

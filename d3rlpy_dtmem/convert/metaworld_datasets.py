@@ -31,7 +31,7 @@ from ..envs.metaworld import (
     mask_goal_space,
     metaworld_tasks,
 )
-from ..options import MultiValueCommand, split_values, switch
+from ..options import MultiValueCommand, split_values, switch, with_default
 from .minari_io import check_dataset_id, minari_root, write_minari_dataset
 
 if TYPE_CHECKING:
@@ -356,44 +356,27 @@ def format_summary(results: Sequence[ConvertedTask]) -> str:
     help="Convert the tasks of a benchmark split instead of --tasks.",
 )
 @click.option("--split", type=click.Choice(["train", "test"]), help="Benchmark split.")
-@click.option(
-    "--episodes",
-    default=1000,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Episodes per task.",
-)
-@click.option(
-    "--seed",
-    default=0,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Seed of the task variants and the action noise.",
-)
-@click.option(
+@with_default("--episodes", 1000, "Episodes per task.", click.IntRange(min=1))
+@with_default("--seed", 0, "Seed of the task variants and the action noise.", click.IntRange(min=0))
+@with_default(
     "--action-noise",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(min=0),
-    help="Std of the Gaussian noise added to the expert's actions.",
+    0.1,
+    "Std of the Gaussian noise added to the expert's actions.",
+    click.FloatRange(min=0),
 )
 @switch(
     "--hide-goal/--keep-goal",
     True,
     "Zero the goal position in stored observations (ML45) or keep it.",
 )
-@click.option(
+@with_default(
     "--max-episode-steps",
-    default=MAX_EPISODE_STEPS,
-    show_default=True,
-    type=click.IntRange(1, MAX_EPISODE_STEPS),
-    help="Episode length (truncation).",
+    MAX_EPISODE_STEPS,
+    "Episode length (truncation).",
+    click.IntRange(1, MAX_EPISODE_STEPS),
 )
-@click.option(
-    "--dataset-id",
-    default=DEFAULT_DATASET_ID,
-    show_default=True,
-    help="Minari dataset id; {task} is replaced by the task name.",
+@with_default(
+    "--dataset-id", DEFAULT_DATASET_ID, "Minari dataset id; {task} is replaced by the task name."
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing datasets.")
 def metaworld_command(more_tasks: tuple[str, ...], tasks: tuple[str, ...], **options: Any) -> None:

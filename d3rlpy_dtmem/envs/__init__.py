@@ -19,19 +19,19 @@ from .metaworld import (
 )
 
 __all__ = [
-    "EpisodePolicy",
-    "EpisodeStats",
-    "RandomPolicy",
-    "StatefulWrapperPolicy",
-    "play_together",
-    "ML45_TEST_TASKS",
-    "ML45_TRAIN_TASKS",
-    "MetaWorldTaskEnv",
     "atari_games",
     "check_atari_game",
+    "EpisodePolicy",
+    "EpisodeStats",
     "make_atari",
     "make_metaworld",
     "metaworld_success_rate",
     "metaworld_tasks",
+    "MetaWorldTaskEnv",
     "minimal_action_set",
+    "ML45_TEST_TASKS",
+    "ML45_TRAIN_TASKS",
+    "play_together",
+    "RandomPolicy",
+    "StatefulWrapperPolicy",
 ]

@@ -23,7 +23,7 @@ from d3rlpy.logging import (
     TensorboardAdapterFactory,
 )
 
-from ..logger_adapters import DelegatingAdapter
+from ..logger_adapters import DelegatingAdapter, WrappingFactory
 
 __all__ = ["EvaluationAdapterFactory", "training_logger"]
 
@@ -39,7 +39,7 @@ def training_logger(root_dir: str | os.PathLike, tensorboard: bool = True) -> Lo
     return CombineAdapterFactory([files, TensorboardAdapterFactory(root_dir=str(root_dir))])
 
 
-class EvaluationAdapterFactory(LoggerAdapterFactory):
+class EvaluationAdapterFactory(WrappingFactory):
     """Logs ``evaluate(algo)``'s metrics at every epoch through the wrapped factory's adapter.
 
     Args:
@@ -49,11 +49,10 @@ class EvaluationAdapterFactory(LoggerAdapterFactory):
     """
 
     def __init__(self, inner: LoggerAdapterFactory, evaluate: EpochEvaluation):
-        self._inner = inner
+        super().__init__(inner)
         self._evaluate = evaluate
 
-    def create(self, algo: Any, experiment_name: str, n_steps_per_epoch: int) -> LoggerAdapter:
-        adapter = self._inner.create(algo, experiment_name, n_steps_per_epoch)
+    def wrap(self, adapter: LoggerAdapter, algo: Any) -> LoggerAdapter:
         return _EvaluationAdapter(adapter, algo, self._evaluate)
 
 
