@@ -161,10 +161,7 @@ def test_bad_train_inputs_give_one_line_errors(minari, tmp_path):
     common = ("--steps", 4, "--steps-per-epoch", 4)
     cases = [
         (["--datasets", "test/missing-v0", *common], "unknown Minari dataset 'test/missing-v0'"),
-        (
-            ["--datasets", "test/cartpole-v0", "--steps", 10, "--steps-per-epoch", 4],
-            "steps 10 is not a multiple of steps_per_epoch 4",
-        ),
+        (["--datasets", "test/missing-v0", *common, "--device", "gpu"], "'gpu' is not a torch"),
         (["--datasets", "test/cartpole-v0", *common, "--preset", "huge"], "Invalid value"),
         (
             ["--datasets", "test/cartpole-v0", *common, "--eval-env", "atari:Pong"],
@@ -178,3 +175,42 @@ def test_bad_train_inputs_give_one_line_errors(minari, tmp_path):
         assert "Traceback" not in result.output
     result = run("train", "--datasets", "test/cartpole-v0", *common, "--out", tmp_path / "used")
     assert result.exit_code != 0 and "already holds a training run" in result.output
+
+
+def test_any_step_count_trains_with_a_shorter_last_epoch(minari, tmp_path):
+    out = tmp_path / "odd"
+    result = run(
+        "train", "--datasets", "test/cartpole-v0", "--steps", 10, "--steps-per-epoch", 4,
+        "--no-tensorboard", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [line.split(",") for line in (out / "logs" / "train" / "loss.csv").read_text().split()]
+    assert [(int(epoch), int(step)) for epoch, step, _ in rows] == [(1, 4), (2, 8), (3, 10)]
+    assert sorted(p.name for p in (out / "logs" / "train").glob("model_*.d3")) == [
+        "model_10.d3", "model_4.d3", "model_8.d3",
+    ]  # fmt: skip
+    from d3rlpy_dtmem.checkpoint import load_checkpoint
+
+    assert load_checkpoint(out / "model.d3").grad_step == 10
+
+
+@pytest.mark.parametrize("command", ["train", "finetune", "evaluate"])
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", "device 'gpu' is not a torch device; available: cpu:0"),
+        ("cuda:7", "device 'cuda:7'"),
+        ("tpu:0", "is not a torch device"),
+    ],
+)
+def test_a_bad_device_is_one_line_before_any_work(command, device, message, tmp_path):
+    # the datasets and model do not exist: the device is checked first
+    args = {
+        "train": ["--datasets", "test/none-v0", "--out", tmp_path / "o"],
+        "finetune": ["--model", tmp_path / "m.d3", "--datasets", "x/y-v0", "--out", tmp_path / "o"],
+        "evaluate": ["--model", tmp_path / "m.d3", "--env", "atari:Pong", "--out", tmp_path / "o"],
+    }[command]
+    result = run(command, *args, "--device", device)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()

@@ -35,7 +35,23 @@ def _count(flag: str, default: int, help: str) -> Callable[[Any], Any]:
 
 
 def _device(default: str = "cpu:0") -> Callable[[Any], Any]:
-    return with_default("--device", default, "Torch device.")
+    return click.option(
+        "--device",
+        default=default,
+        show_default=True,
+        callback=_checked_device,
+        help="Torch device: cpu:0, cuda:N, mps, or auto (CUDA when present).",
+    )
+
+
+def _checked_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Checks ``--device`` before any work (a usage error says what is available)."""
+    from ..devices import resolve_device
+
+    try:
+        return resolve_device(value)
+    except ValueError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from None
 
 
 def _seed(default: int = 0) -> Callable[[Any], Any]:
@@ -213,7 +229,7 @@ class TargetReturn(click.ParamType):
 @_count(
     "--steps-per-epoch",
     1000,
-    "Steps between logs, checkpoints and evaluations; must divide --steps.",
+    "Steps between logs, checkpoints and evaluations (a shorter last epoch takes the rest).",
 )
 @switch(
     "--use-memory/--no-memory",

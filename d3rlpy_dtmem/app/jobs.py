@@ -78,6 +78,55 @@ def _load_datasets(
         raise JobError(str(error).strip("'\"")) from None
 
 
+def _checked_device(device: str) -> str:
+    from ..devices import resolve_device
+
+    try:
+        return resolve_device(device)
+    except ValueError as error:
+        raise JobError(str(error)) from None
+
+
+def _fit(
+    algo: Any,
+    buffer: Any,
+    steps: int,
+    steps_per_epoch: int,
+    experiment: str,
+    logger: Any,
+    show_progress: bool,
+    epochs_done: int = 0,
+    steps_done: int = 0,
+) -> None:
+    """``algo.fit`` for exactly ``steps`` updates in epochs of ``steps_per_epoch``.
+
+    d3rlpy's ``fit`` runs whole epochs only; a remainder runs as one shorter last epoch,
+    logged and checkpointed after the others (``epochs_done`` / ``steps_done``: what an
+    earlier run of the same experiment logged).
+    """
+    from .resume import StepOffsetAdapterFactory
+
+    full, rest = divmod(steps, steps_per_epoch)
+    parts = [(full * steps_per_epoch, steps_per_epoch), (rest, rest)]
+    for part_steps, epoch_steps in parts:
+        if not part_steps:
+            continue
+        offset_logger = logger
+        if epochs_done or steps_done:
+            offset_logger = StepOffsetAdapterFactory(logger, epochs_done, steps_done)
+        algo.fit(
+            buffer,
+            n_steps=part_steps,
+            n_steps_per_epoch=epoch_steps,
+            experiment_name=experiment,
+            with_timestamp=False,
+            logger_adapter=offset_logger,
+            show_progress=show_progress,
+        )
+        epochs_done += part_steps // epoch_steps
+        steps_done += part_steps
+
+
 def finetune(
     model: str | os.PathLike,
     dataset_ids: Sequence[str],
@@ -111,33 +160,33 @@ def finetune(
     """
     import d3rlpy
 
-    from .resume import StepOffsetAdapterFactory, trim_metrics
+    from .resume import trim_metrics
 
     out = Path(out)
     run_dir = out / "logs" / f"finetune-{mode}"
+    device = _checked_device(device)
     algo = load_dtmem(model, device)
     done = _resume_adapter(algo, out, run_dir, steps) if resume else 0
-    epoch_steps = min(steps - done, steps_per_epoch)
     d3rlpy.seed(seed + done)
     buffer = _load_datasets(dataset_ids, seed + done, mmap_dir)
     check_compatible(algo, buffer, dataset_ids)
     logger: Any = d3rlpy.logging.FileAdapterFactory(root_dir=str(out / "logs"))
-    if done:
-        epochs = trim_metrics(run_dir, done)
-        logger = StepOffsetAdapterFactory(logger, epochs, done)
-    else:
+    epochs = trim_metrics(run_dir, done) if done else 0
+    if not done:
         algo.configure_finetuning(
             mode, rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate
         )
     counts = algo.parameter_counts()
-    algo.fit(
+    _fit(
+        algo,
         buffer,
-        n_steps=steps - done,
-        n_steps_per_epoch=epoch_steps,
-        experiment_name=f"finetune-{mode}",
-        with_timestamp=False,
-        logger_adapter=logger,
-        show_progress=show_progress,
+        steps - done,
+        steps_per_epoch,
+        f"finetune-{mode}",
+        logger,
+        show_progress,
+        epochs,
+        done,
     )
     if mode == "lora":
         output = out / "adapter.pt"
@@ -252,9 +301,7 @@ def _epoch_evaluation(specs: Sequence[Any], episodes: int, seed: int) -> Any:
     return run
 
 
-def _resumed_algo(
-    out: Path, run_dir: Path, steps: int, steps_per_epoch: int, device: str
-) -> tuple[Any, int]:
+def _resumed_algo(out: Path, run_dir: Path, steps: int, device: str) -> tuple[Any, int]:
     """The newest checkpoint of the run in ``out``, loaded to train on, and its step."""
     from ..checkpoint import CheckpointError, load_checkpoint
     from .resume import latest_checkpoint
@@ -271,11 +318,6 @@ def _resumed_algo(
     done = algo.grad_step
     if done >= steps:
         raise JobError(f"{path}: already trained {done} steps; --steps {steps} leaves none to do")
-    if done % steps_per_epoch:
-        raise JobError(
-            f"{path}: step {done} is not a multiple of steps_per_epoch {steps_per_epoch}; "
-            "resume with the run's own --steps-per-epoch"
-        )
     return algo, done
 
 
@@ -320,14 +362,13 @@ def train(
     from ..evaluation.loggers import EvaluationAdapterFactory, training_logger
     from ..evaluation.plots import plot_training_curves
     from .presets import preset_config
-    from .resume import StepOffsetAdapterFactory, trim_metrics
+    from .resume import trim_metrics
 
     out = Path(out)
     run_dir, model_path = out / "logs" / TRAIN_EXPERIMENT, out / "model.d3"
-    if steps % steps_per_epoch:
-        raise JobError(f"steps {steps} is not a multiple of steps_per_epoch {steps_per_epoch}")
+    device = _checked_device(device)
     if resume:
-        algo, done = _resumed_algo(out, run_dir, steps, steps_per_epoch, device)
+        algo, done = _resumed_algo(out, run_dir, steps, device)
     elif model_path.exists() or run_dir.exists():
         raise JobError(
             f"{out}: already holds a training run (model.d3 or logs/); use a new --out, "
@@ -355,17 +396,17 @@ def train(
     logger = training_logger(out / "logs", tensorboard)
     if specs:
         logger = EvaluationAdapterFactory(logger, _epoch_evaluation(specs, eval_episodes, seed))
-    if done:
-        trim_metrics(run_dir, done)
-        logger = StepOffsetAdapterFactory(logger, done // steps_per_epoch, done)
-    algo.fit(
+    epochs = trim_metrics(run_dir, done) if done else 0
+    _fit(
+        algo,
         buffer,
-        n_steps=steps - done,
-        n_steps_per_epoch=steps_per_epoch,
-        experiment_name=TRAIN_EXPERIMENT,
-        with_timestamp=False,
-        logger_adapter=logger,
-        show_progress=show_progress,
+        steps - done,
+        steps_per_epoch,
+        TRAIN_EXPERIMENT,
+        logger,
+        show_progress,
+        epochs,
+        done,
     )
     algo.save(str(model_path))  # atomic
     return TrainResult(
@@ -431,6 +472,7 @@ def evaluate_model(
     from ..evaluation.report import write_report
 
     specs = _parse_envs(envs, max_episode_steps)
+    device = _checked_device(device)
     algo = load_dtmem(model, device)
     if adapter is not None:
         try:
