@@ -173,3 +173,19 @@ def test_skip_existing_converts_only_the_missing_tasks(minari_path):
     assert [result.task for result in results] == ["push-v3"]
     assert {p: p.stat().st_mtime_ns for p in stamp} == stamp
     assert minari.load_dataset("metaworld/push-v3-scripted-v0").total_episodes == 1
+
+
+def test_an_interrupted_conversion_resumes_with_skip_existing(minari_path):
+    first = convert("--tasks", "reach-v3", "--episodes", "1", "--max-episode-steps", "3")
+    assert first.exit_code == 0, first.output
+    again = convert("--tasks", "reach-v3 push-v3", "--episodes", "1", "--max-episode-steps", "3")
+    assert again.exit_code != 0 and "already exists" in again.output  # refused, not half-done
+    resumed = convert(
+        "--tasks", "reach-v3", "push-v3", "--episodes", "1", "--max-episode-steps", "3",
+        "--skip-existing",
+    )  # fmt: skip
+    assert resumed.exit_code == 0, resumed.output
+    assert "skipped metaworld/reach-v3-scripted-v0: it exists (--skip-existing)" in resumed.output
+    assert "metaworld/push-v3-scripted-v0" in resumed.output
+    both = convert("--tasks", "reach-v3", "--overwrite", "--skip-existing")
+    assert both.exit_code == 2 and "exclude each other" in both.output

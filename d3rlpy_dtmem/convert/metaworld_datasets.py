@@ -379,6 +379,9 @@ def format_summary(results: Sequence[ConvertedTask]) -> str:
     "--dataset-id", DEFAULT_DATASET_ID, "Minari dataset id; {task} is replaced by the task name."
 )
 @click.option("--overwrite", is_flag=True, help="Replace existing datasets.")
+@click.option(
+    "--skip-existing", is_flag=True, help="Keep datasets that exist (resume a conversion)."
+)
 def metaworld_command(more_tasks: tuple[str, ...], tasks: tuple[str, ...], **options: Any) -> None:
     """Roll out Meta-World's scripted experts and write one Minari dataset per task.
 
@@ -392,7 +395,14 @@ def metaworld_command(more_tasks: tuple[str, ...], tasks: tuple[str, ...], **opt
         selected = select_tasks(names, benchmark, split)
     except ValueError as error:
         raise click.UsageError(str(error)) from None
+    if options["overwrite"] and options["skip_existing"]:
+        raise click.UsageError("--overwrite and --skip-existing exclude each other")
     try:
+        if options["skip_existing"]:
+            ids = metaworld_dataset_ids(options["dataset_id"], selected)
+            for task in selected:
+                if (minari_root() / ids[task]).exists():
+                    click.echo(f"skipped {ids[task]}: it exists (--skip-existing)")
         results = convert_metaworld(selected, **options)
     except (ValueError, FileExistsError) as error:
         raise click.ClickException(str(error)) from None
