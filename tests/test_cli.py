@@ -41,3 +41,27 @@ def test_the_old_demo_name_runs_cartpole_with_a_note(tmp_path):
     assert result.exit_code == 0, result.output
     assert "'dtmem demo' is now 'dtmem cartpole'" in result.output
     assert (tmp_path / "dtmem_cartpole.d3").is_file()
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, tmp_path):
+    import d3rlpy_dtmem.app.jobs as jobs
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jobs, "train", interrupted)
+    result = CliRunner().invoke(
+        dtmem, ["train", "--datasets", "test/any-v0", "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 130
+    assert "interrupted" in result.output and "Traceback" not in result.output
+
+
+def test_errors_and_help_keep_their_exit_codes():
+    assert CliRunner().invoke(dtmem, ["--help"]).exit_code == 0
+    assert CliRunner().invoke(dtmem, ["nope"]).exit_code == 2
+    assert CliRunner().invoke(dtmem, ["train", "--steps", "0"]).exit_code == 2
+    assert CliRunner().invoke(dtmem_convert, ["metaworld", "--tasks", "nope-v3"]).exit_code == 2
+    missing = ["evaluate", "--model", "missing.d3", "--env", "atari:Pong", "--out", "never"]
+    result = CliRunner().invoke(dtmem, missing)
+    assert result.exit_code == 1 and "missing.d3: no such model file" in result.output

@@ -158,6 +158,7 @@ def test_bad_evaluate_inputs_give_one_line_errors(atari_model, tmp_path):
 
 def test_bad_train_inputs_give_one_line_errors(minari, tmp_path):
     (tmp_path / "used" / "logs" / "train").mkdir(parents=True)
+    (tmp_path / "used" / "logs" / "train" / "model_4.d3").write_bytes(b"a checkpoint")
     common = ("--steps", 4, "--steps-per-epoch", 4)
     cases = [
         (["--datasets", "test/missing-v0", *common], "unknown Minari dataset 'test/missing-v0'"),
@@ -214,3 +215,16 @@ def test_a_bad_device_is_one_line_before_any_work(command, device, message, tmp_
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output and not (tmp_path / "o").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_can_be_run_again(minari, tmp_path):
+    out = tmp_path / "early"
+    (out / "logs" / "train").mkdir(parents=True)
+    (out / "logs" / "train" / "loss.csv").write_text("1,2,0.5\n")  # logged, never saved
+    result = run(
+        "train", "--datasets", "test/cartpole-v0", "--steps", 4, "--steps-per-epoch", 4,
+        "--no-tensorboard", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = (out / "logs" / "train" / "loss.csv").read_text().split()
+    assert [row.split(",")[:2] for row in rows] == [["1", "4"]]  # the stale row is gone

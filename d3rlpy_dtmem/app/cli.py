@@ -5,6 +5,7 @@ happen inside the command.
 """
 
 import copy
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +80,29 @@ def _run_folder(out: str | None, resume: str | None) -> str:
     return out
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+
+class _Commands(click.Group):
+    """A command group that exits with 130 on Ctrl-C (click's default is 1, "Aborted!")."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:  # click turns KeyboardInterrupt into Abort
+            click.echo("\ninterrupted", err=True)
+            sys.exit(INTERRUPTED_EXIT_CODE)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(result, int) and result:  # a command's ctx.exit(code)
+            sys.exit(result)
+        return result
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="d3rlpy-dtmem")
 def dtmem() -> None:
     """DT-Mem: Decision Transformers with working memory, on d3rlpy."""
@@ -403,7 +426,7 @@ def quickstart(
     click.echo(f"TensorBoard: tensorboard --logdir {Path(out) / 'logs'}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="d3rlpy-dtmem")
 def dtmem_convert() -> None:
     """Convert raw offline-RL data (DQN-Replay Atari, scripted Meta-World) to Minari."""

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -362,19 +363,22 @@ def train(
     from ..evaluation.loggers import EvaluationAdapterFactory, training_logger
     from ..evaluation.plots import plot_training_curves
     from .presets import preset_config
-    from .resume import trim_metrics
+    from .resume import latest_checkpoint, trim_metrics
 
     out = Path(out)
     run_dir, model_path = out / "logs" / TRAIN_EXPERIMENT, out / "model.d3"
     device = _checked_device(device)
     if resume:
         algo, done = _resumed_algo(out, run_dir, steps, device)
-    elif model_path.exists() or run_dir.exists():
+    elif latest_checkpoint(out, run_dir) is not None:
         raise JobError(
-            f"{out}: already holds a training run (model.d3 or logs/); use a new --out, "
-            "or --resume to continue it"
+            f"{out}: already holds a training run (model.d3 or a checkpoint in logs/); use a "
+            "new --out, or --resume to continue it"
         )
     else:
+        # a run stopped before its first checkpoint left logs only: start it again
+        for stale in (run_dir, out / "logs" / "runs" / TRAIN_EXPERIMENT):
+            shutil.rmtree(stale, ignore_errors=True)
         algo, done = None, 0
     specs = _parse_envs(eval_envs, eval_max_steps)
     d3rlpy.seed(seed + done)
