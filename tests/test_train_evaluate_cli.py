@@ -228,3 +228,37 @@ def test_a_run_stopped_before_its_first_checkpoint_can_be_run_again(minari, tmp_
     assert result.exit_code == 0, result.output
     rows = (out / "logs" / "train" / "loss.csv").read_text().split()
     assert [row.split(",")[:2] for row in rows] == [["1", "4"]]  # the stale row is gone
+
+
+def test_train_prints_a_short_readable_console_and_logs_details_to_a_file(minari, tmp_path):
+    out = tmp_path / "quiet"
+    result = run(
+        "train", "--datasets", "test/cartpole-v0", "--steps", 20, "--steps-per-epoch", 10,
+        "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) <= 40, result.output
+    assert "\x1b[" not in result.output  # no ANSI codes when not a terminal
+    assert "params=" not in result.output and "DatasetInfo" not in result.output
+    log = (out / "d3rlpy.log").read_text()
+    assert "params=" in log and "\x1b[" not in log  # d3rlpy's details, plain
+    assert not list(out.rglob("*_grad.csv"))  # no gradient logging unless asked
+    verbose = run(
+        "train", "--datasets", "test/cartpole-v0", "--steps", 10, "--steps-per-epoch", 10,
+        "--out", tmp_path / "loud", "--verbose",
+    )  # fmt: skip
+    assert verbose.exit_code == 0, verbose.output
+    assert "params=" in verbose.output and "\x1b[" not in verbose.output
+
+
+def test_the_console_routing_ends_with_the_command(minari, tmp_path):
+    import structlog
+
+    before = structlog.get_config()
+    result = run(
+        "train", "--datasets", "test/cartpole-v0", "--steps", 10, "--steps-per-epoch", 10,
+        "--out", tmp_path / "o", "--verbose",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert structlog.get_config() == before  # d3rlpy's own configuration is back

@@ -118,6 +118,7 @@ def run_demo(
 
     from ..algo import DTMemConfig, default_optim_factory
     from ..envs.episodes import EpisodeStats, RandomPolicy, play_together
+    from ..evaluation.loggers import training_logger
 
     d3rlpy.seed(seed)
     start = time.perf_counter()
@@ -140,7 +141,7 @@ def run_demo(
         n_steps=steps,
         n_steps_per_epoch=steps,
         experiment_name="dtmem_cartpole",
-        logger_adapter=d3rlpy.logging.FileAdapterFactory(root_dir=str(Path(out) / "logs")),
+        logger_adapter=training_logger(Path(out) / "logs", tensorboard=False),
         show_progress=show_progress,
     )
     env = gym.make("CartPole-v1")

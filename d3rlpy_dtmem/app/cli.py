@@ -45,6 +45,14 @@ def _device(default: str = "cpu:0") -> Callable[[Any], Any]:
     )
 
 
+def _verbose() -> Callable[[Any], Any]:
+    return click.option(
+        "--verbose",
+        is_flag=True,
+        help="Print d3rlpy's own log lines here instead of into <out>/d3rlpy.log.",
+    )
+
+
 def _checked_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Checks ``--device`` before any work (a usage error says what is available)."""
     from ..devices import resolve_device
@@ -119,12 +127,18 @@ def dtmem() -> None:
     default="runs/cartpole",
 )
 @_device()
-def cartpole(steps: int, episodes: int, trials: int, seed: int, out: str, device: str) -> None:
+@_verbose()
+def cartpole(
+    steps: int, episodes: int, trials: int, seed: int, out: str, device: str, verbose: bool
+) -> None:
     """A one-minute sanity run: DT-Mem on scripted CartPole data, d3rlpy's evaluator.
 
     (The main demo, what `make demo` runs, is `dtmem quickstart`.)
     """
     from .cartpole import run_demo
+    from .console import route_d3rlpy_log
+
+    click.get_current_context().with_resource(route_d3rlpy_log(out, verbose))
 
     result = run_demo(
         steps=steps, episodes=episodes, trials=trials, seed=seed, out=out, device=device
@@ -199,14 +213,22 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 @_mmap_dir()
 @_device()
 @_seed()
+@_verbose()
 def finetune(
-    model: str, datasets: tuple[str, ...], out: str | None, resume: str | None, **options: Any
+    model: str,
+    datasets: tuple[str, ...],
+    out: str | None,
+    resume: str | None,
+    verbose: bool,
+    **options: Any,
 ) -> None:
     """Adapt a pre-trained DT-Mem to new task(s): LoRA adapter or full fine-tuning."""
+    from .console import route_d3rlpy_log
     from .jobs import JobError
     from .jobs import finetune as run_finetune
 
     folder = _run_folder(out, resume)
+    click.get_current_context().with_resource(route_d3rlpy_log(folder, verbose))
     dataset_ids = split_values(datasets)
     try:
         result = run_finetune(model, dataset_ids, folder, resume=resume is not None, **options)
@@ -288,18 +310,22 @@ class TargetReturn(click.ParamType):
 @_mmap_dir()
 @_device()
 @_seed()
+@_verbose()
 def train(
     datasets: tuple[str, ...],
     eval_envs: tuple[str, ...],
     out: str | None,
     resume: str | None,
+    verbose: bool,
     **options: Any,
 ) -> None:
     """Train a DT-Mem of a preset size on Minari datasets (one per task)."""
+    from .console import route_d3rlpy_log
     from .jobs import JobError
     from .jobs import train as run_train
 
     folder = _run_folder(out, resume)
+    click.get_current_context().with_resource(route_d3rlpy_log(folder, verbose))
     try:
         result = run_train(
             split_values(datasets),
@@ -372,9 +398,13 @@ def train(
     required=True,
 )
 @_device()
-def evaluate(model: str, envs: tuple[str, ...], out: str, **options: Any) -> None:
+@_verbose()
+def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **options: Any) -> None:
     """Evaluate a saved DT-Mem on Atari, Meta-World or gymnasium envs; write a report."""
+    from .console import route_d3rlpy_log
     from .jobs import JobError, evaluate_model
+
+    click.get_current_context().with_resource(route_d3rlpy_log(out, verbose))
 
     try:
         result = evaluate_model(model, split_values(envs), out, **options)
@@ -403,13 +433,17 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, **options: Any) -> Non
 @_count("--eval-episodes", _QS.eval_episodes, "Evaluation episodes per seed (3 seeds) and task.")
 @_device(_QS.device)
 @_seed(_QS.seed)
+@_verbose()
 def quickstart(
-    tasks: tuple[str, ...], test_tasks: tuple[str, ...], out: str, **options: Any
+    tasks: tuple[str, ...], test_tasks: tuple[str, ...], out: str, verbose: bool, **options: Any
 ) -> None:
     """Pre-train, compare with no memory, adapt with LoRA: the paper's story in minutes."""
     from pathlib import Path
 
+    from .console import route_d3rlpy_log
     from .quickstart import format_rows, run_quickstart
+
+    click.get_current_context().with_resource(route_d3rlpy_log(out, verbose))
 
     chosen = {"tasks": split_values(tasks), "test_tasks": split_values(test_tasks)}
     settings = QuickstartSettings(

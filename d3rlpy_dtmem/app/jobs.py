@@ -161,6 +161,7 @@ def finetune(
     """
     import d3rlpy
 
+    from ..evaluation.loggers import training_logger
     from .resume import trim_metrics
 
     out = Path(out)
@@ -171,7 +172,7 @@ def finetune(
     d3rlpy.seed(seed + done)
     buffer = _load_datasets(dataset_ids, seed + done, mmap_dir)
     check_compatible(algo, buffer, dataset_ids)
-    logger: Any = d3rlpy.logging.FileAdapterFactory(root_dir=str(out / "logs"))
+    logger = training_logger(out / "logs", tensorboard=False)
     epochs = trim_metrics(run_dir, done) if done else 0
     if not done:
         algo.configure_finetuning(

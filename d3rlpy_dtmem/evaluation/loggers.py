@@ -31,12 +31,30 @@ EpochEvaluation = Callable[[Any], Mapping[str, float]]
 """``algo -> {metric name: value}``, called once per epoch."""
 
 
-def training_logger(root_dir: str | os.PathLike, tensorboard: bool = True) -> LoggerAdapterFactory:
-    """d3rlpy's CSV logger, combined with its TensorBoard logger unless ``tensorboard=False``."""
-    files = FileAdapterFactory(root_dir=str(root_dir))
-    if not tensorboard:
-        return files
-    return CombineAdapterFactory([files, TensorboardAdapterFactory(root_dir=str(root_dir))])
+def training_logger(
+    root_dir: str | os.PathLike, tensorboard: bool = True, gradients: bool = False
+) -> LoggerAdapterFactory:
+    """d3rlpy's CSV logger, combined with its TensorBoard logger unless ``tensorboard=False``.
+
+    ``gradients``: also let d3rlpy log every parameter's gradient statistics at each epoch
+    (one ``<parameter>_grad.csv`` and one TensorBoard histogram per parameter); off by
+    default.
+    """
+    files: LoggerAdapterFactory = FileAdapterFactory(root_dir=str(root_dir))
+    if tensorboard:
+        board = TensorboardAdapterFactory(root_dir=str(root_dir))
+        files = CombineAdapterFactory([files, board])
+    return files if gradients else _WithoutGradients(files)
+
+
+class _WithoutGradients(WrappingFactory):
+    def wrap(self, adapter: LoggerAdapter, algo: Any) -> LoggerAdapter:
+        return _GradientsIgnored(adapter)
+
+
+class _GradientsIgnored(DelegatingAdapter):
+    def watch_model(self, epoch: int, step: int) -> None:
+        pass  # d3rlpy's per-epoch gradient statistics: not wanted
 
 
 class EvaluationAdapterFactory(WrappingFactory):
