@@ -56,6 +56,13 @@ def test_train_then_evaluate_end_to_end(minari, tmp_path):
     assert "| gym:CartPole-v1 | 6 |" in result.output
     summary = json.loads((report / "summary.json").read_text())
     assert summary["tasks"][0]["seeds"] == [0, 1]
+    run_info = summary["provenance"]
+    assert run_info["model"] == str((out / "model.d3").resolve()) and run_info["adapter"] is None
+    assert run_info["envs"] == ["gym:CartPole-v1"] and run_info["seeds"] == [0, 1]
+    assert run_info["max_episode_steps"] == 60 and run_info["episodes_per_seed"] == 3
+    assert set(run_info["target_return"]) == {"gym:CartPole-v1"}
+    assert run_info["versions"]["d3rlpy"] == d3rlpy.__version__
+    assert "## Run" in (report / "report.md").read_text()
     assert len((report / "episodes.csv").read_text().splitlines()) == 1 + 6
     assert_png(report / "return.png")
     assert_png(report / "memory_activity.png")

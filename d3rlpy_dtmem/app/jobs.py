@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -501,7 +502,43 @@ def evaluate_model(
         )
     except ValueError as error:
         raise JobError(str(error)) from None
-    files = write_report(tasks, out, title=f"Evaluation of {Path(model).name}")
+    provenance = {
+        "model": str(Path(model).resolve()),
+        "adapter": str(Path(adapter).resolve()) if adapter is not None else None,
+        "envs": [spec.label for spec in specs],
+        "target_return": {spec.label: target for spec, target in zip(specs, targets, strict=True)},
+        "max_episode_steps": max_episode_steps,
+        "episodes_per_seed": episodes,
+        "seeds": list(seeds),
+        "batched": batched,
+        "device": device,
+        "versions": _versions(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    files = write_report(
+        tasks, out, title=f"Evaluation of {Path(model).name}", provenance=provenance
+    )
     if memory_plot and impl.model.memory is not None:
         files["memory"] = _plot_memory(algo, specs[0], targets[0], seeds[0], memory_steps, out)
     return EvaluateResult(tasks, files, files["report"].read_text())
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the packages that decide the results."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for package in (
+        "d3rlpy-dtmem",
+        "d3rlpy",
+        "torch",
+        "gymnasium",
+        "minari",
+        "ale-py",
+        "metaworld",
+    ):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions

@@ -131,7 +131,18 @@ def markdown_report(summary: dict[str, Any], title: str = "Evaluation") -> str:
         "",
         "Intervals: percentile bootstrap over episodes (stratified by task for aggregates).",
     ]
+    if summary.get("provenance"):
+        lines += ["", "## Run", ""]
+        lines += [f"- {key}: {_plain(value)}" for key, value in summary["provenance"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {item}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(item) for item in value)
+    return str(value)
 
 
 def _slug(text: str) -> str:
@@ -144,8 +155,12 @@ def write_report(
     title: str = "Evaluation",
     repetitions: int = 2000,
     seed: int = 0,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Writes ``report.md``, ``summary.json``, ``episodes.csv`` and one bar plot per score kind.
+
+    ``provenance``: what produced the results (model, adapter, envs, settings, versions),
+    JSON-ready; stored as ``summary.json``'s ``"provenance"`` and listed in ``report.md``.
 
     Returns:
         ``{name: path}`` of the files written.
@@ -153,6 +168,8 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(tasks, repetitions, seed)
+    if provenance:
+        summary["provenance"] = dict(provenance)
     files = {"report": out / "report.md", "summary": out / "summary.json"}
     with atomic_path(files["report"]) as path:
         path.write_text(markdown_report(summary, title))
