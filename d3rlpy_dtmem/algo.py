@@ -315,8 +315,10 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
     def save(self, fname: str) -> None:
         """Saves the model as a ``.d3`` file, atomically (d3rlpy's format plus ``grad_step``).
 
-        ``d3rlpy.load_learnable`` reads it; :func:`d3rlpy_dtmem.checkpoint.load_checkpoint`
-        also restores ``grad_step`` to resume training. ``fit`` writes its per-epoch
+        ``d3rlpy.load_learnable`` reads it once ``d3rlpy_dtmem`` is imported (the import
+        registers DT-Mem with d3rlpy; without it d3rlpy raises ``KeyError: 'dt_mem'``);
+        :func:`d3rlpy_dtmem.checkpoint.load_checkpoint` also restores ``grad_step`` to
+        resume training. ``fit`` writes its per-epoch
         ``model_N.d3`` files through this method. A failure mid-write leaves the previous
         file (or none), never a truncated one.
 
