@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import pickle
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,6 +71,9 @@ def write_checkpoint(algo: "DTMem", path: str | os.PathLike) -> None:
 def _read_payload(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such model file")
+    kind = _torch_archive_kind(path)
+    if kind is not None:
+        raise CheckpointError(f"{path}: {kind}, not a DT-Mem model (.d3)")
     try:
         with open(path, "rb") as f:
             payload = pickle.load(f)
@@ -81,6 +85,27 @@ def _read_payload(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or any(key not in payload for key in _KEYS):
         raise CheckpointError(f"{path}: not a d3rlpy model file (no torch/config/version)")
     return payload
+
+
+def _torch_archive_kind(path: Path) -> str | None:
+    """What a ``torch.save`` / TorchScript zip archive holds, or ``None`` for other files."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":  # a .d3 pickle may hold a zip, but not start with one
+            return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except zipfile.BadZipFile:
+        return "a truncated or damaged zip archive"
+    if any(name.split("/", 1)[-1].startswith("code/") for name in names):
+        return "a TorchScript policy (from save_policy)"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a foreign archive: say what it is not
+        return "a zip archive"
+    if isinstance(payload, dict) and payload.get("format") == "d3rlpy-dtmem-adapter":
+        return "a LoRA adapter file (apply it to its base model with --adapter)"
+    return "a torch.save file"
 
 
 def load_checkpoint(

@@ -174,3 +174,16 @@ def test_resume_refuses_what_it_cannot_continue(base, tmp_path):
         result = run("--model", base, "--datasets", "test/shifted-v0", *args)
         assert result.exit_code != 0
         assert message in result.output, (args, result.output)
+
+
+def test_an_adapter_or_a_policy_as_model_says_what_the_file_is(base, tmp_path):
+    algo = d3rlpy.load_learnable(str(base))
+    algo.enable_lora()
+    algo.save_adapter(tmp_path / "adapter.pt")
+    algo.disable_lora()
+    algo.save_policy(str(tmp_path / "policy.pt"))
+    for name, kind in [("adapter.pt", "a LoRA adapter file"), ("policy.pt", "a TorchScript")]:
+        result = run("--model", tmp_path / name, "--datasets", "test/shifted-v0", "--out", "x")
+        assert result.exit_code == 1
+        assert f"{name}: {kind}" in result.output and "not a DT-Mem model" in result.output
+        assert len(result.output.strip().splitlines()) == 1
