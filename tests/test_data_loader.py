@@ -182,3 +182,14 @@ def test_bad_arguments_are_refused():
 def test_importing_the_data_package_does_not_import_minari():
     code = "import sys, d3rlpy_dtmem.data; assert 'minari' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, env=dict(os.environ))
+
+
+def test_an_unknown_id_lists_the_local_ids_that_come_close(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    for dataset_id in ("test/cartpole-v0", "test/pong-v0"):
+        (tmp_path / dataset_id / "data").mkdir(parents=True)
+    with pytest.raises(DatasetNotFoundError, match="did you mean 'test/cartpole-v0'"):
+        load_minari("test/cartpol-v0")
+    with pytest.raises(DatasetNotFoundError) as error:
+        load_minari("other/zzz-v9")
+    assert "did you mean" not in str(error.value)

@@ -110,10 +110,25 @@ def _open(dataset_id: str) -> Any:
     try:
         return load_dataset(dataset_id)
     except FileNotFoundError:
+        close = _close_local_ids(dataset_id)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise DatasetNotFoundError(
             f"unknown Minari dataset {dataset_id!r}: not found in {minari_root()} "
-            "(MINARI_DATASETS_PATH selects the root)"
+            f"(MINARI_DATASETS_PATH selects the root){hint}"
         ) from None
+
+
+def _close_local_ids(dataset_id: str, most: int = 3) -> list[str]:
+    """The local dataset ids that look most like ``dataset_id``."""
+    import difflib
+
+    root = minari_root()
+    local = [
+        str(path.parent.relative_to(root))
+        for path in root.glob("**/data")
+        if path.is_dir() and not path.parent.name.startswith(".")
+    ]
+    return difflib.get_close_matches(dataset_id, local, n=most, cutoff=0.6)
 
 
 def _space_key(space: Any) -> tuple[Any, ...]:
