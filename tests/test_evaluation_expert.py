@@ -93,3 +93,13 @@ def test_continuous_models_need_a_target_return():
     algo.build_with_dataset(synthetic_dataset(discrete=False))
     with pytest.raises(ValueError, match="expert-return inference needs a discrete-action model"):
         algo.as_stateful_wrapper("expert")
+
+
+def test_expert_returns_for_a_continuous_model_are_refused_with_a_suggestion():
+    from d3rlpy_dtmem.evaluation.envspec import parse_env_spec, resolve_target_return
+
+    spec = parse_env_spec("metaworld:reach-v3")
+    with pytest.raises(ValueError, match=r"continuous actions: give a number \(e.g. --target"):
+        resolve_target_return(spec, discrete=False, target_return="expert")
+    assert resolve_target_return(spec, discrete=True, target_return="expert") == "expert"
+    assert resolve_target_return(spec, discrete=False, target_return=None) == 5000

@@ -192,8 +192,16 @@ def resolve_target_return(
     (discrete models) or the env's default target (continuous models).
 
     Raises:
-        ValueError: a continuous model, no target return and no default for the env.
+        ValueError: a continuous model, no target return and no default for the env; or
+            ``"expert"`` for a continuous model (expert returns are return classes).
     """
+    if target_return == "expert" and not discrete:
+        default = spec.default_target_return()
+        suggestion = f" (e.g. --target-return {default:g})" if default is not None else ""
+        raise ValueError(
+            f"env {spec.label}: expert-return inference needs a discrete-action model; this "
+            f"model has continuous actions: give a number{suggestion}"
+        )
     if target_return is not None or discrete:
         return target_return
     target = spec.default_target_return()
