@@ -173,18 +173,23 @@ def test_sampler_draws_every_step_including_the_last_of_timed_out_episodes():
     assert seen == set(map(tuple, task.observations.tolist()))
 
 
-def test_prefetch_gives_the_same_batches_in_the_same_order():
+def two_task_buffer(prefetch: int, pin_memory: bool = False) -> MultiTaskReplayBuffer:
+    """Two small frame tasks, frame-stacked, with the sampler seeded: the same batches every
+    time."""
     tasks = [make_task([4, 6], (1, 4, 4), seed=1, name="a"), make_task([5], (1, 4, 4), name="b")]
+    return MultiTaskReplayBuffer(
+        tasks,
+        action_space=ActionSpace.DISCRETE,
+        action_size=18,
+        frame_stack=4,
+        prefetch=prefetch,
+        seed=7,
+        pin_memory=pin_memory,
+    )
 
-    def buffer(prefetch):
-        return MultiTaskReplayBuffer(
-            tasks,
-            action_space=ActionSpace.DISCRETE,
-            action_size=18,
-            frame_stack=4,
-            prefetch=prefetch,
-            seed=7,
-        )
+
+def test_prefetch_gives_the_same_batches_in_the_same_order():
+    buffer = two_task_buffer
 
     plain, prefetched = buffer(0), buffer(3)
     for _ in range(5):

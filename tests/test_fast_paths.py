@@ -4,14 +4,13 @@ import d3rlpy
 import numpy as np
 import pytest
 import torch
-from d3rlpy.constants import ActionSpace
 from d3rlpy.preprocessing import MinMaxActionScaler, MultiplyRewardScaler
 from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 from helpers import synthetic_dataset, tiny_config
-from test_data_sampler import FIELDS, make_task
+from test_data_sampler import FIELDS, two_task_buffer
 
 from d3rlpy_dtmem.algo import DTMemConfig
-from d3rlpy_dtmem.data import MultiTaskReplayBuffer, batch_to_device, pin_batch
+from d3rlpy_dtmem.data import batch_to_device, pin_batch
 from d3rlpy_dtmem.nn.memory import WorkingMemory
 
 NO_DROPOUT = dict(attn_dropout=0.0, resid_dropout=0.0, embed_dropout=0.0)
@@ -98,18 +97,7 @@ def test_compile_graph_falls_back_to_the_eager_update_on_cpu():
 
 
 def test_pinned_prefetch_gives_the_same_batches_and_needs_prefetch():
-    tasks = [make_task([4, 6], (1, 4, 4), seed=1, name="a"), make_task([5], (1, 4, 4), name="b")]
-
-    def buffer(prefetch, pin_memory):
-        return MultiTaskReplayBuffer(
-            tasks,
-            action_space=ActionSpace.DISCRETE,
-            action_size=18,
-            frame_stack=4,
-            prefetch=prefetch,
-            seed=7,
-            pin_memory=pin_memory,
-        )
+    buffer = two_task_buffer
 
     with pytest.raises(ValueError, match="pin_memory needs prefetch >= 1"):
         buffer(0, True)

@@ -77,6 +77,22 @@ def _mmap_dir() -> Callable[[Any], Any]:
     )
 
 
+def _log_into(folder: str | None, verbose: bool) -> None:
+    """d3rlpy's log lines go to ``<folder>/d3rlpy.log`` (or the console) for this command."""
+    from .console import route_d3rlpy_log
+
+    click.get_current_context().with_resource(route_d3rlpy_log(folder, verbose))
+
+
+def _start_run(options: dict[str, Any]) -> tuple[str, bool]:
+    """Takes ``out``, ``resume`` and ``verbose`` out of a command's options; returns the
+    run's folder and whether it resumes, with d3rlpy's log lines going into it."""
+    out, resume = options.pop("out"), options.pop("resume")
+    folder = _run_folder(out, resume)
+    _log_into(folder, options.pop("verbose"))
+    return folder, resume is not None
+
+
 def _run_folder(out: str | None, resume: str | None) -> str:
     """The run's folder: ``--out``, or the folder ``--resume`` continues."""
     if out is not None and resume is not None and out != resume:
@@ -136,9 +152,8 @@ def cartpole(
     (The main demo, what `make demo` runs, is `dtmem quickstart`.)
     """
     from .cartpole import run_demo
-    from .console import route_d3rlpy_log
 
-    click.get_current_context().with_resource(route_d3rlpy_log(out, verbose))
+    _log_into(out, verbose)
 
     result = run_demo(
         steps=steps, episodes=episodes, trials=trials, seed=seed, out=out, device=device
@@ -214,24 +229,15 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 @_device()
 @_seed()
 @_verbose()
-def finetune(
-    model: str,
-    datasets: tuple[str, ...],
-    out: str | None,
-    resume: str | None,
-    verbose: bool,
-    **options: Any,
-) -> None:
+def finetune(model: str, datasets: tuple[str, ...], **options: Any) -> None:
     """Adapt a pre-trained DT-Mem to new task(s): LoRA adapter or full fine-tuning."""
-    from .console import route_d3rlpy_log
     from .jobs import JobError
     from .jobs import finetune as run_finetune
 
-    folder = _run_folder(out, resume)
-    click.get_current_context().with_resource(route_d3rlpy_log(folder, verbose))
+    folder, resumed = _start_run(options)
     dataset_ids = split_values(datasets)
     try:
-        result = run_finetune(model, dataset_ids, folder, resume=resume is not None, **options)
+        result = run_finetune(model, dataset_ids, folder, resume=resumed, **options)
     except JobError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
@@ -311,27 +317,18 @@ class TargetReturn(click.ParamType):
 @_device()
 @_seed()
 @_verbose()
-def train(
-    datasets: tuple[str, ...],
-    eval_envs: tuple[str, ...],
-    out: str | None,
-    resume: str | None,
-    verbose: bool,
-    **options: Any,
-) -> None:
+def train(datasets: tuple[str, ...], eval_envs: tuple[str, ...], **options: Any) -> None:
     """Train a DT-Mem of a preset size on Minari datasets (one per task)."""
-    from .console import route_d3rlpy_log
     from .jobs import JobError
     from .jobs import train as run_train
 
-    folder = _run_folder(out, resume)
-    click.get_current_context().with_resource(route_d3rlpy_log(folder, verbose))
+    folder, resumed = _start_run(options)
     try:
         result = run_train(
             split_values(datasets),
             folder,
             eval_envs=split_values(eval_envs),
-            resume=resume is not None,
+            resume=resumed,
             **options,
         )
     except JobError as error:
@@ -401,10 +398,9 @@ def train(
 @_verbose()
 def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **options: Any) -> None:
     """Evaluate a saved DT-Mem on Atari, Meta-World or gymnasium envs; write a report."""
-    from .console import route_d3rlpy_log
     from .jobs import JobError, evaluate_model
 
-    click.get_current_context().with_resource(route_d3rlpy_log(out, verbose))
+    _log_into(out, verbose)
 
     try:
         result = evaluate_model(model, split_values(envs), out, **options)
@@ -440,10 +436,9 @@ def quickstart(
     """Pre-train, compare with no memory, adapt with LoRA: the paper's story in minutes."""
     from pathlib import Path
 
-    from .console import route_d3rlpy_log
     from .quickstart import format_rows, run_quickstart
 
-    click.get_current_context().with_resource(route_d3rlpy_log(out, verbose))
+    _log_into(out, verbose)
 
     chosen = {"tasks": split_values(tasks), "test_tasks": split_values(test_tasks)}
     settings = QuickstartSettings(
