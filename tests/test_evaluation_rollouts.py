@@ -171,3 +171,23 @@ def test_bad_evaluation_arguments(algo):
         evaluate(algo, cartpole, seeds=(), show_progress=False)
     with pytest.raises(ValueError, match="num_envs must be positive"):
         evaluate(algo, cartpole, num_envs=0, show_progress=False)
+
+
+def test_episode_stats_mark_episodes_cut_by_a_step_cap():
+    from d3rlpy_dtmem.envs.episodes import EpisodeStats, play_together
+
+    class Push:  # always pushes left: CartPole falls within a few dozen steps
+        def reset(self, episodes):
+            pass
+
+        def predict(self, observations, rewards, episodes):
+            return [0 for _ in episodes]
+
+    steps = []
+    cut = EpisodeStats(gym.make("CartPole-v1", max_episode_steps=3))
+    fell = EpisodeStats(gym.make("CartPole-v1", max_episode_steps=500))
+    results = play_together(Push(), [cut, fell], [0, 0], on_step=steps.append)
+    (_, cut_length, _, cut_truncated), (_, fell_length, _, fell_truncated) = results
+    assert (cut_length, cut_truncated) == (3, True)
+    assert fell_length < 500 and fell_truncated is False
+    assert sum(steps) == cut_length + fell_length and steps[0] == 2

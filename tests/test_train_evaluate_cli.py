@@ -107,6 +107,24 @@ def test_evaluate_atari_scores_human_and_dqn_normalized(atari_model, tmp_path):
     assert_png(out / "human-normalized-score.png")
     assert_png(out / "dqn-normalized-score.png")
     assert not (out / "memory_activity.png").exists()
+    # 12 steps cut every episode: marked, and not aggregated into normalized scores
+    summary = json.loads((out / "summary.json").read_text())
+    assert human["truncated"] == dqn["truncated"] == 2
+    assert summary["aggregates"] == {}
+    assert summary["not_aggregated"] == {
+        "human-normalized score": ["atari:Pong"],
+        "DQN-normalized score": ["atari:Pong"],
+    }
+    assert "Not aggregated (human-normalized score): atari:Pong" in result.output
+    allowed = run(
+        "evaluate",
+        *("--model", atari_model, "--env", "atari:Pong", "--episodes", 2),
+        *("--max-episode-steps", 12, "--no-memory-plot", "--allow-truncated"),
+        *("--out", tmp_path / "allowed"),
+    )
+    assert allowed.exit_code == 0, allowed.output
+    aggregates = json.loads((tmp_path / "allowed" / "summary.json").read_text())["aggregates"]
+    assert set(aggregates) == {"human-normalized score", "DQN-normalized score"}
 
 
 def test_epoch_evaluation_logs_return_human_and_dqn_scores(atari_model):

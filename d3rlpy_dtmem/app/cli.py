@@ -384,6 +384,11 @@ def train(datasets: tuple[str, ...], eval_envs: tuple[str, ...], **options: Any)
     True,
     "Step all episodes together, or play them one at a time through the stateful wrapper.",
 )
+@click.option(
+    "--allow-truncated",
+    is_flag=True,
+    help="Aggregate normalized scores also over episodes cut by --max-episode-steps.",
+)
 @switch(
     "--memory-plot/--no-memory-plot",
     True,

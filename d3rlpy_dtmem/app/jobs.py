@@ -463,6 +463,7 @@ def evaluate_model(
     memory_steps: int = 200,
     device: str = "cpu:0",
     show_progress: bool = True,
+    allow_truncated: bool = False,
 ) -> EvaluateResult:
     """Evaluates a saved DT-Mem (optionally with a LoRA adapter) on envs; writes a report.
 
@@ -470,6 +471,8 @@ def evaluate_model(
     kind and, for models with memory, ``memory_activity.png`` (the write weights of the first
     ``memory_steps`` steps of episode 0 of the first seed of the first env).
     ``target_return=None`` means expert returns (discrete models) or the env's default.
+    Normalized scores of episodes cut by ``max_episode_steps`` below the env's protocol are
+    reported but not aggregated unless ``allow_truncated``.
     """
     import d3rlpy
 
@@ -516,7 +519,11 @@ def evaluate_model(
         "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     files = write_report(
-        tasks, out, title=f"Evaluation of {Path(model).name}", provenance=provenance
+        tasks,
+        out,
+        title=f"Evaluation of {Path(model).name}",
+        provenance=provenance,
+        allow_truncated=allow_truncated,
     )
     if memory_plot and impl.model.memory is not None:
         files["memory"] = _plot_memory(algo, specs[0], targets[0], seeds[0], memory_steps, out)

@@ -51,6 +51,7 @@ class EpisodeStats(gym.Wrapper):
         self.episode_return = 0.0
         self.episode_length = 0
         self.success = False
+        self.truncated = False  # cut by a step cap (not ended by the task, nor at success)
         self._next_seed: int | None = None
 
     def seed_next_reset(self, seed: int) -> None:
@@ -60,6 +61,7 @@ class EpisodeStats(gym.Wrapper):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[Any, dict[str, Any]]:
         self.episode_return, self.episode_length, self.success = 0.0, 0, False
+        self.truncated = False
         seed, self._next_seed = (self._next_seed if seed is None else seed), None
         return self.env.reset(seed=seed, options=options)
 
@@ -68,13 +70,15 @@ class EpisodeStats(gym.Wrapper):
         self.episode_return += float(reward)
         self.episode_length += 1
         self.success = self.success or bool(info.get("success", False))
-        truncated = bool(truncated) or (self.stop_on_success and self.success)
+        stopped = self.stop_on_success and self.success
+        self.truncated = bool(truncated) and not terminated and not stopped
+        truncated = bool(truncated) or stopped
         return observation, reward, terminated, truncated, info
 
     @property
-    def summary(self) -> tuple[float, int, bool]:
-        """``(return, length, success)`` of the current episode."""
-        return self.episode_return, self.episode_length, self.success
+    def summary(self) -> tuple[float, int, bool, bool]:
+        """``(return, length, success, truncated)`` of the current episode."""
+        return self.episode_return, self.episode_length, self.success, self.truncated
 
 
 def play_together(
@@ -82,15 +86,16 @@ def play_together(
     envs: Sequence[EpisodeStats],
     seeds: Sequence[int | None],
     on_done: Callable[[int], Any] | None = None,
-) -> list[tuple[float, int, bool]]:
+    on_step: Callable[[int], Any] | None = None,
+) -> list[tuple[float, int, bool, bool]]:
     """Plays one episode in each of ``envs`` (reset with ``seeds``), stepping them together.
 
     Slot i of ``policy`` plays ``envs[i]``; an episode leaves the batch when it terminates or
     is truncated. ``on_done(1)`` is called as each episode ends (a progress bar's
-    ``update``).
+    ``update``), ``on_step(n)`` after each step of the n running episodes.
 
     Returns:
-        ``(return, length, success)`` of each episode.
+        ``(return, length, success, truncated)`` of each episode.
     """
     slots = list(range(len(envs)))
     policy.reset(slots)
@@ -109,6 +114,8 @@ def play_together(
                     on_done(1)
             else:
                 still.append(i)
+        if on_step is not None:
+            on_step(len(active))
         active = still
     return [env.summary for env in envs]
 

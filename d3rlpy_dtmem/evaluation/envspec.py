@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 from d3rlpy.types import NDArray
 
+from ..envs.atari import DQN_MAX_EPISODE_STEPS as ATARI_STEPS
 from ..envs.metaworld import MAX_EPISODE_STEPS as METAWORLD_STEPS
 from ..expert import DEFAULT_KAPPA
 from ..spaces import check_fits
@@ -129,7 +130,16 @@ class EnvSpec:
             result,
             self.scores(result, main),
             {name: self.scores(result, name) for name in others},
+            capped=self.capped,
         )
+
+    @property
+    def capped(self) -> bool:
+        """Episodes are cut by a step cap below the kind's protocol (27,000 Atari steps,
+        500 Meta-World steps); any cap on a gymnasium env counts."""
+        protocol = {"atari": ATARI_STEPS, "metaworld": METAWORLD_STEPS}.get(self.kind)
+        cap = self.max_episode_steps
+        return cap is not None and (protocol is None or cap < protocol)
 
 
 def parse_env_spec(text: str, max_episode_steps: int | None = None) -> EnvSpec:

@@ -37,6 +37,9 @@ class TaskResult:
         scores: (seeds, episodes) task scores.
         other_scores: further (seeds, episodes) scores of the same episodes by kind, e.g.
             ``{"DQN-normalized score": ...}`` beside a human-normalized ``scores``.
+        capped: episodes were cut by a step cap below the env's protocol (e.g.
+            ``--max-episode-steps 10`` on Atari): normalized scores of its truncated episodes
+            are not comparable with published ones.
     """
 
     label: str
@@ -44,6 +47,12 @@ class TaskResult:
     result: EvaluationResult
     scores: NDArray
     other_scores: Mapping[str, NDArray] = dataclasses.field(default_factory=dict)
+    capped: bool = False
+
+    @property
+    def cut_short(self) -> bool:
+        """Some episodes were truncated by a cap below the protocol's."""
+        return self.capped and self.result.truncated_episodes > 0
 
     def all_scores(self) -> dict[str, NDArray]:
         """``{score kind: (seeds, episodes) scores}``, the main score first."""
@@ -58,21 +67,33 @@ def _scored(tasks: Sequence[TaskResult]) -> Iterator[tuple[TaskResult, str, NDAr
 
 
 def summarize(
-    tasks: Sequence[TaskResult], repetitions: int = 2000, seed: int = 0
+    tasks: Sequence[TaskResult],
+    repetitions: int = 2000,
+    seed: int = 0,
+    allow_truncated: bool = False,
 ) -> dict[str, Any]:
     """Per-task intervals and, per score kind, IQM and mean with stratified intervals.
 
+    Normalized scores of tasks whose episodes were cut short (:attr:`TaskResult.cut_short`)
+    are left out of the aggregates unless ``allow_truncated``; ``"not_aggregated"`` names
+    them by score kind.
+
     Returns:
-        ``{"tasks": [...], "aggregates": {score_name: {"iqm": ..., "mean": ...}}}`` of
-        plain values (JSON-ready); intervals are ``{"point", "low", "high"}``. A task with
-        several scores has one row per score kind.
+        ``{"tasks": [...], "aggregates": {score_name: {"iqm": ..., "mean": ...}},
+        "not_aggregated": {score_name: [task, ...]}}`` of plain values (JSON-ready);
+        intervals are ``{"point", "low", "high"}``. A task with several scores has one row
+        per score kind, with its count of ``truncated`` episodes.
     """
     if not tasks:
         raise ValueError("no tasks to summarize")
     rows = []
     groups: dict[str, list[NDArray]] = {}
+    left_out: dict[str, list[str]] = {}
     for task, name, scores in _scored(tasks):
-        groups.setdefault(name, []).append(scores)
+        if task.cut_short and "normalized" in name and not allow_truncated:
+            left_out.setdefault(name, []).append(task.label)
+        else:
+            groups.setdefault(name, []).append(scores)
         (interval,) = task_intervals(scores.reshape(-1, 1), repetitions, seed=seed)
         rows.append(
             {
@@ -82,6 +103,7 @@ def summarize(
                 "episodes": int(scores.size),
                 "mean_return": task.result.mean_return,
                 "success_rate": task.result.success_rate,
+                "truncated": task.result.truncated_episodes,
                 "score": dataclasses.asdict(interval),
             }
         )
@@ -95,7 +117,7 @@ def summarize(
             "tasks": len(group),
             **{key: dataclasses.asdict(value) for key, value in found.items()},
         }
-    return {"tasks": rows, "aggregates": aggregates}
+    return {"tasks": rows, "aggregates": aggregates, "not_aggregated": left_out}
 
 
 def _interval(value: dict[str, float]) -> str:
@@ -107,13 +129,13 @@ def markdown_report(summary: dict[str, Any], title: str = "Evaluation") -> str:
     lines = [
         f"# {title}",
         "",
-        "| task | episodes | mean return | score kind | score | 95% CI |",
-        "|---|---:|---:|---|---:|---|",
+        "| task | episodes | mean return | score kind | score | 95% CI | truncated |",
+        "|---|---:|---:|---|---:|---|---:|",
     ]
     for row in summary["tasks"]:
         lines.append(
             f"| {row['task']} | {row['episodes']} | {row['mean_return']:.2f} | "
-            f"{row['score_name']} | {_interval(row['score'])} |"
+            f"{row['score_name']} | {_interval(row['score'])} | {row.get('truncated', 0)} |"
         )
     if summary["aggregates"]:
         lines += [
@@ -127,9 +149,17 @@ def markdown_report(summary: dict[str, Any], title: str = "Evaluation") -> str:
                     f"| {key.upper() if key == 'iqm' else key} | {name} | {group['tasks']} | "
                     f"{_interval(group[key])} |"
                 )
+    for name, labels in summary.get("not_aggregated", {}).items():
+        lines += [
+            "",
+            f"Not aggregated ({name}): {', '.join(labels)}: episodes were cut by a step cap "
+            "below the env's protocol, so their normalized scores are not comparable "
+            "(`--allow-truncated` aggregates them anyway).",
+        ]
     lines += [
         "",
-        "Intervals: percentile bootstrap over episodes (stratified by task for aggregates).",
+        "Intervals: percentile bootstrap over episodes (stratified by task for aggregates). "
+        "Truncated: episodes cut by a step cap (not ended by the task).",
     ]
     if summary.get("provenance"):
         lines += ["", "## Run", ""]
@@ -156,18 +186,20 @@ def write_report(
     repetitions: int = 2000,
     seed: int = 0,
     provenance: Mapping[str, Any] | None = None,
+    allow_truncated: bool = False,
 ) -> dict[str, Path]:
     """Writes ``report.md``, ``summary.json``, ``episodes.csv`` and one bar plot per score kind.
 
     ``provenance``: what produced the results (model, adapter, envs, settings, versions),
     JSON-ready; stored as ``summary.json``'s ``"provenance"`` and listed in ``report.md``.
+    ``allow_truncated``: see :func:`summarize`.
 
     Returns:
         ``{name: path}`` of the files written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(tasks, repetitions, seed)
+    summary = summarize(tasks, repetitions, seed, allow_truncated)
     if provenance:
         summary["provenance"] = dict(provenance)
     files = {"report": out / "report.md", "summary": out / "summary.json"}

@@ -16,7 +16,7 @@ and success (``info["success"]``, as Meta-World reports it) with :class:`Episode
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -51,6 +51,12 @@ class EvaluationResult:
     successes: NDArray  # bool
     seconds: float
     batched: bool
+    truncated: NDArray | None = None  # bool, cut by a step cap; None: not recorded
+
+    @property
+    def truncated_episodes(self) -> int:
+        """Episodes cut by a step cap (not ended by the task)."""
+        return 0 if self.truncated is None else int(np.sum(self.truncated))
 
     @property
     def mean_return(self) -> float:
@@ -115,6 +121,7 @@ def evaluate(
     envs = [EpisodeStats(env_factory(), stop_on_success) for _ in range(count)]
     try:
         with tqdm(total=len(starts), desc=desc, unit="episode", disable=not show_progress) as bar:
+            steps = _StepCounter(bar)
             if batched:
                 policy = BatchedTransformerPolicy(
                     algo, count, target_return, action_sampler, sampler
@@ -122,7 +129,7 @@ def evaluate(
                 stats = []
                 for first in range(0, len(starts), count):
                     chunk = starts[first : first + count]
-                    stats += play_together(policy, envs[: len(chunk)], chunk, bar.update)
+                    stats += play_together(policy, envs[: len(chunk)], chunk, bar.update, steps)
             else:
                 wrapper = algo.as_stateful_wrapper(
                     target_return,
@@ -132,7 +139,7 @@ def evaluate(
                     rng=sampler.rng,
                 )
                 one = StatefulWrapperPolicy(wrapper)
-                stats = [play_together(one, envs, [seed], bar.update)[0] for seed in starts]
+                stats = [play_together(one, envs, [seed], bar.update, steps)[0] for seed in starts]
     finally:
         for env in envs:
             env.close()
@@ -144,4 +151,19 @@ def evaluate(
         successes=np.array([s[2] for s in stats], dtype=bool).reshape(shape),
         seconds=time.perf_counter() - start,
         batched=batched,
+        truncated=np.array([s[3] for s in stats], dtype=bool).reshape(shape),
     )
+
+
+class _StepCounter:
+    """Shows the agent steps taken so far in a progress bar over episodes (long episodes
+    would otherwise leave it still for minutes)."""
+
+    def __init__(self, bar: Any, every: int = 200):
+        self.bar, self.every, self.steps, self._shown = bar, every, 0, 0
+
+    def __call__(self, running: int) -> None:
+        self.steps += running
+        if self.steps - self._shown >= self.every:
+            self._shown = self.steps
+            self.bar.set_postfix(steps=self.steps)
