@@ -187,3 +187,16 @@ def test_an_adapter_or_a_policy_as_model_says_what_the_file_is(base, tmp_path):
         assert result.exit_code == 1
         assert f"{name}: {kind}" in result.output and "not a DT-Mem model" in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_finetune_into_a_used_out_is_refused_unless_overwrite(base, tmp_path):
+    out = tmp_path / "lora"
+    args = ("--model", base, "--datasets", "test/shifted-v0", "--steps", 4, "--out", out)
+    assert run(*args).exit_code == 0
+    refused = run(*args)
+    assert refused.exit_code == 1 and "already holds a fine-tuning run" in refused.output
+    (out / "logs" / "finetune-lora" / "stale.csv").write_text("old")
+    replaced = run(*args, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert not (out / "logs" / "finetune-lora" / "stale.csv").exists()
+    assert (out / "adapter.pt").is_file()

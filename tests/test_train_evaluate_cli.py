@@ -287,3 +287,24 @@ def test_the_console_routing_ends_with_the_command(minari, tmp_path):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert structlog.get_config() == before  # d3rlpy's own configuration is back
+
+
+def test_one_out_rule_refuse_unless_overwrite_which_cleans_what_it_replaces(minari, tmp_path):
+    model = tmp_path / "run"
+    common = ("--datasets", "test/cartpole-v0", "--steps", 4, "--steps-per-epoch", 4)
+    assert run("train", *common, "--no-tensorboard", "--out", model).exit_code == 0
+    again = run("train", *common, "--no-tensorboard", "--out", model)
+    assert again.exit_code == 1 and "--overwrite to replace it" in again.output
+    replaced = run("train", *common, "--no-tensorboard", "--out", model, "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert [p.name for p in (model / "logs" / "train").glob("model_*.d3")] == ["model_4.d3"]
+
+    report = tmp_path / "report"
+    evaluate = ("evaluate", "--model", model / "model.d3", "--env", "gym:CartPole-v1")
+    options = ("--episodes", 1, "--max-episode-steps", 5, "--no-memory-plot", "--out", report)
+    assert run(*evaluate, *options).exit_code == 0
+    (report / "stale-score.png").write_bytes(b"old plot")
+    refused = run(*evaluate, *options)
+    assert refused.exit_code == 1 and "already holds an evaluation report" in refused.output
+    assert run(*evaluate, *options, "--overwrite").exit_code == 0
+    assert not (report / "stale-score.png").exists() and (report / "report.md").is_file()

@@ -45,6 +45,12 @@ def _device(default: str = "cpu:0") -> Callable[[Any], Any]:
     )
 
 
+def _overwrite(what: str) -> Callable[[Any], Any]:
+    return click.option(
+        "--overwrite", is_flag=True, help=f"Replace {what} already in --out (else refused)."
+    )
+
+
 def _verbose() -> Callable[[Any], Any]:
     return click.option(
         "--verbose",
@@ -228,6 +234,7 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 @_mmap_dir()
 @_device()
 @_seed()
+@_overwrite("a fine-tuning run")
 @_verbose()
 def finetune(model: str, datasets: tuple[str, ...], **options: Any) -> None:
     """Adapt a pre-trained DT-Mem to new task(s): LoRA adapter or full fine-tuning."""
@@ -316,6 +323,7 @@ class TargetReturn(click.ParamType):
 @_mmap_dir()
 @_device()
 @_seed()
+@_overwrite("a training run")
 @_verbose()
 def train(datasets: tuple[str, ...], eval_envs: tuple[str, ...], **options: Any) -> None:
     """Train a DT-Mem of a preset size on Minari datasets (one per task)."""
@@ -400,6 +408,7 @@ def train(datasets: tuple[str, ...], eval_envs: tuple[str, ...], **options: Any)
     required=True,
 )
 @_device()
+@_overwrite("an evaluation report")
 @_verbose()
 def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **options: Any) -> None:
     """Evaluate a saved DT-Mem on Atari, Meta-World or gymnasium envs; write a report."""

@@ -80,6 +80,27 @@ def _load_datasets(
         raise JobError(str(error).strip("'\"")) from None
 
 
+def _refuse_outputs(out: Path, outputs: Sequence[Path], overwrite: bool, what: str) -> list[Path]:
+    """This command's outputs already in ``out``; refused unless ``overwrite`` (checked
+    before any work). Remove them with :func:`_remove` once the inputs are checked."""
+    present = [path for path in outputs if path.exists()]
+    if present and not overwrite:
+        raise JobError(
+            f"{out}: already holds {what} ({present[0].relative_to(out)}); use a new --out, "
+            "or --overwrite to replace it"
+        )
+    return present
+
+
+def _remove(paths: Sequence[Path]) -> None:
+    """Removes what an ``--overwrite`` replaces, so that nothing stale stays beside it."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def _checked_device(device: str) -> str:
     from ..devices import resolve_device
 
@@ -146,6 +167,7 @@ def finetune(
     show_progress: bool = True,
     mmap_dir: str | os.PathLike | None = None,
     resume: bool = False,
+    overwrite: bool = False,
 ) -> FinetuneResult:
     """Fine-tunes a saved DT-Mem on datasets; writes ``adapter.pt`` (LoRA) or ``model.d3``.
 
@@ -158,7 +180,8 @@ def finetune(
     With ``resume=True`` (LoRA only), ``out`` is an interrupted run's folder: the adapter
     continues from its newest checkpoint (weights, optimizer state, step count; the adapter
     settings are the checkpoint's) up to ``steps``, logging into the same run. Batches are
-    drawn with ``seed`` plus the steps done.
+    drawn with ``seed`` plus the steps done. Otherwise an ``out`` that holds a fine-tuning
+    run is refused unless ``overwrite``, which replaces it.
     """
     import d3rlpy
 
@@ -168,11 +191,14 @@ def finetune(
     out = Path(out)
     run_dir = out / "logs" / f"finetune-{mode}"
     device = _checked_device(device)
+    outputs = [out / "adapter.pt", out / "model.d3", run_dir]
+    replaced = [] if resume else _refuse_outputs(out, outputs, overwrite, "a fine-tuning run")
     algo = load_dtmem(model, device)
     done = _resume_adapter(algo, out, run_dir, steps) if resume else 0
     d3rlpy.seed(seed + done)
     buffer = _load_datasets(dataset_ids, seed + done, mmap_dir)
     check_compatible(algo, buffer, dataset_ids)
+    _remove(replaced)
     logger = training_logger(out / "logs", tensorboard=False)
     epochs = trim_metrics(run_dir, done) if done else 0
     if not done:
@@ -341,6 +367,7 @@ def train(
     show_progress: bool = True,
     resume: bool = False,
     mmap_dir: str | os.PathLike | None = None,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Trains a DT-Mem of a preset on Minari datasets; the data decides vector vs pixel.
 
@@ -370,17 +397,19 @@ def train(
     out = Path(out)
     run_dir, model_path = out / "logs" / TRAIN_EXPERIMENT, out / "model.d3"
     device = _checked_device(device)
+    outputs = [model_path, out / "training_curves.png", run_dir]
+    outputs.append(out / "logs" / "runs" / TRAIN_EXPERIMENT)
+    replaced: list[Path] = []
     if resume:
         algo, done = _resumed_algo(out, run_dir, steps, device)
-    elif latest_checkpoint(out, run_dir) is not None:
+    elif latest_checkpoint(out, run_dir) is not None and not overwrite:
         raise JobError(
             f"{out}: already holds a training run (model.d3 or a checkpoint in logs/); use a "
-            "new --out, or --resume to continue it"
+            "new --out, --resume to continue it, or --overwrite to replace it"
         )
     else:
-        # a run stopped before its first checkpoint left logs only: start it again
-        for stale in (run_dir, out / "logs" / "runs" / TRAIN_EXPERIMENT):
-            shutil.rmtree(stale, ignore_errors=True)
+        # replaced with --overwrite, or logs of a run stopped before its first checkpoint
+        replaced = [path for path in outputs if path.exists()]
         algo, done = None, 0
     specs = _parse_envs(eval_envs, eval_max_steps)
     d3rlpy.seed(seed + done)
@@ -402,6 +431,7 @@ def train(
     logger = training_logger(out / "logs", tensorboard)
     if specs:
         logger = EvaluationAdapterFactory(logger, _epoch_evaluation(specs, eval_episodes, seed))
+    _remove(replaced)
     epochs = trim_metrics(run_dir, done) if done else 0
     _fit(
         algo,
@@ -464,6 +494,7 @@ def evaluate_model(
     device: str = "cpu:0",
     show_progress: bool = True,
     allow_truncated: bool = False,
+    overwrite: bool = False,
 ) -> EvaluateResult:
     """Evaluates a saved DT-Mem (optionally with a LoRA adapter) on envs; writes a report.
 
@@ -471,8 +502,9 @@ def evaluate_model(
     kind and, for models with memory, ``memory_activity.png`` (the write weights of the first
     ``memory_steps`` steps of episode 0 of the first seed of the first env).
     ``target_return=None`` means expert returns (discrete models) or the env's default.
-    Normalized scores of episodes cut by ``max_episode_steps`` below the env's protocol are
-    reported but not aggregated unless ``allow_truncated``.
+    An ``out`` that holds a report is refused unless ``overwrite``, which replaces it (stale
+    plots included). Normalized scores of episodes cut by ``max_episode_steps`` below the
+    env's protocol are reported but not aggregated unless ``allow_truncated``.
     """
     import d3rlpy
 
@@ -482,6 +514,11 @@ def evaluate_model(
 
     specs = _parse_envs(envs, max_episode_steps)
     device = _checked_device(device)
+    out = Path(out)
+    reports = ["report.md", "summary.json", "episodes.csv", "memory_activity.png"]
+    outputs = [out / name for name in reports]
+    outputs += sorted(out.glob("*-score.png")) + [out / "return.png", out / "success-rate.png"]
+    replaced = _refuse_outputs(out, outputs, overwrite, "an evaluation report")
     algo = load_dtmem(model, device)
     if adapter is not None:
         try:
@@ -493,6 +530,7 @@ def evaluate_model(
         specs, impl.observation_shape, impl.discrete, impl.action_size, target_return
     )
     d3rlpy.seed(seeds[0])
+    _remove(replaced)
     try:
         tasks = evaluate_envs(
             algo,
