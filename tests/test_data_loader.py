@@ -193,3 +193,13 @@ def test_an_unknown_id_lists_the_local_ids_that_come_close(tmp_path, monkeypatch
     with pytest.raises(DatasetNotFoundError) as error:
         load_minari("other/zzz-v9")
     assert "did you mean" not in str(error.value)
+
+
+def test_mixing_image_and_vector_datasets_is_one_line():
+    (vectors,) = write_vector_tasks([[5]])
+    (frames,) = write_frame_tasks([[5]])
+    with pytest.raises(ValueError) as error:
+        load_minari([vectors, frames])
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 200
+    assert "images (84, 84) uint8 differ from vectors" in message and vectors in message

@@ -161,3 +161,18 @@ def test_memory_activity_of_a_checkpoint(tmp_path):
     no_memory = train_cartpole_dtmem(steps=2, use_memory=False)
     with pytest.raises(ValueError, match="no working memory"):
         memory_activity(no_memory, trajectory)
+
+
+def test_score_plots_keep_a_sane_axis_and_whole_titles(tmp_path):
+    from d3rlpy_dtmem.evaluation.plots import _figure, _score_limits, _wrapped
+
+    zeros = [Interval(0.0, 0.0, 0.0)] * 3
+    assert _score_limits(zeros, "success rate") == (0.0, 1.05)
+    low, high = _score_limits(zeros, "return")
+    assert low == 0.0 and high > 0.5  # not matplotlib's +-0.05 around a flat zero
+    low, high = _score_limits([Interval(-2.0, -3.0, -1.0), Interval(5.0, 4.0, 6.0)], "return")
+    assert low < -3.0 and high > 6.0
+    title = "memory activity, metaworld:door-unlock-v3, seed 0, episode 0, and more words"
+    assert all(len(line) <= 44 for line in _wrapped(title, _figure(4.0, 3.5)).split("\n"))
+    path = plot_task_scores(["a", "b", "c"], zeros, tmp_path / "zero.png", ylabel="success rate")
+    assert png_size(path)[0] > 0

@@ -157,9 +157,20 @@ def _check_spaces(dataset_id: str, dataset: Any, first_id: str, first: Any) -> N
     ):
         if _space_key(space) != _space_key(reference):
             raise ValueError(
-                f"dataset {dataset_id!r}: {kind} space {space} differs from {reference} "
-                f"of {first_id!r} (shape, dtype and kind must agree)"
+                f"dataset {dataset_id!r}: {kind}s {_describe(space)} differ from "
+                f"{_describe(reference)} of {first_id!r} (shape, dtype and kind must agree)"
             )
+
+
+def _describe(space: Any) -> str:
+    """A one-line description of a space (its repr prints whole bound arrays)."""
+    key = _space_key(space)
+    if key[0] == "Box":
+        kind = "images" if len(key[1]) >= 2 and key[2] == "uint8" else "vectors"
+        return f"{kind} {key[1]} {key[2]}"
+    if key[0] == "Discrete":
+        return f"{key[1]} discrete actions"
+    return key[0]
 
 
 def _resolve_frame_stack(frame_stack: int | None, ids: list[str], datasets: list[Any]) -> int:

@@ -68,9 +68,32 @@ def plot_task_scores(
         positions, labels, rotation=30 if rotated else 0, ha="right" if rotated else "center"
     )
     axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.set_ylim(*_score_limits(intervals, ylabel))
     axes.set_ylabel(ylabel)
-    axes.set_title(title or f"{ylabel} per task (95% CI)")
+    axes.set_title(_wrapped(title or f"{ylabel} per task (95% CI)", figure))
     return _save(figure, path)
+
+
+def _score_limits(intervals: Sequence[Interval], ylabel: str) -> tuple[float, float]:
+    """The y range: [0, 1] for rates; otherwise the intervals and 0, never a zero range
+    (all-zero scores would get matplotlib's range of +-0.05)."""
+    if "rate" in ylabel:
+        return 0.0, 1.05
+    low = min(0.0, *(i.low for i in intervals))
+    high = max(0.0, *(i.high for i in intervals))
+    if high - low < 1e-9:
+        high = low + 1.0
+    margin = 0.05 * (high - low)
+    return low - (margin if low < 0 else 0.0), high + margin
+
+
+def _wrapped(title: str, figure: "Figure") -> str:
+    """The title broken into lines that fit the figure's width (about 11 characters an inch
+    at the default font size)."""
+    import textwrap
+
+    width = max(20, int(figure.get_figwidth() * 11))
+    return "\n".join(textwrap.wrap(title, width))
 
 
 def read_metric_csv(path: str | os.PathLike) -> tuple[NDArray, NDArray]:
@@ -136,7 +159,7 @@ def plot_memory_activity(
     figure.colorbar(image, ax=axes, label="write weight w·β")
     axes.set_xlabel("step")
     axes.set_ylabel("memory slot")
-    axes.set_title(title or "memory activity")
+    axes.set_title(_wrapped(title or "memory activity", figure))
     return _save(figure, path)
 
 
