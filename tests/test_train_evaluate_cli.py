@@ -1,6 +1,7 @@
 """`dtmem train` and `dtmem evaluate`: outputs, TensorBoard logs, one-line errors."""
 
 import json
+import re
 
 import d3rlpy
 import numpy as np
@@ -264,6 +265,12 @@ def test_train_prints_a_short_readable_console_and_logs_details_to_a_file(minari
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) <= 40, result.output
+    assert lines[0].startswith("training DT-Mem (16 slots, memory) on test/cartpole-v0: ")
+    assert "20 steps on cpu:0" in lines[0]
+    epochs = re.findall(
+        r"epoch (\d+) \(step (\d+)\): action_loss [\d.]+, loss [\d.]+", result.output
+    )
+    assert epochs == [("1", "10"), ("2", "20")]
     assert "\x1b[" not in result.output  # no ANSI codes when not a terminal
     assert "params=" not in result.output and "DatasetInfo" not in result.output
     log = (out / "d3rlpy.log").read_text()

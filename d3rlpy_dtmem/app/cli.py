@@ -244,7 +244,9 @@ def finetune(model: str, datasets: tuple[str, ...], **options: Any) -> None:
     folder, resumed = _start_run(options)
     dataset_ids = split_values(datasets)
     try:
-        result = run_finetune(model, dataset_ids, folder, resume=resumed, **options)
+        result = run_finetune(
+            model, dataset_ids, folder, resume=resumed, echo=click.echo, **options
+        )
     except JobError as error:
         raise click.ClickException(str(error)) from None
     click.echo(
@@ -337,6 +339,7 @@ def train(datasets: tuple[str, ...], eval_envs: tuple[str, ...], **options: Any)
             folder,
             eval_envs=split_values(eval_envs),
             resume=resumed,
+            echo=click.echo,
             **options,
         )
     except JobError as error:

@@ -10,13 +10,16 @@ only on a terminal), for the duration of a command.
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
 import structlog
+from d3rlpy.logging import LoggerAdapter, LoggerAdapterFactory
 
-__all__ = ["LOG_FILE_NAME", "route_d3rlpy_log"]
+from ..logger_adapters import DelegatingAdapter, WrappingFactory
+
+__all__ = ["LOG_FILE_NAME", "EpochLines", "route_d3rlpy_log"]
 
 LOG_FILE_NAME = "d3rlpy.log"
 
@@ -108,3 +111,36 @@ class _FileOnFirstWrite:
             self.write("")  # the folder appeared after the last line: write what waited
         if self._handle is not None:
             self._handle.close()
+
+
+class EpochLines(WrappingFactory):
+    """Wraps a logger factory so that each epoch also prints one line through ``echo``:
+    its step, the losses and any evaluation scores (``eval_*`` metrics)."""
+
+    def __init__(self, inner: LoggerAdapterFactory, echo: Callable[[str], Any]):
+        super().__init__(inner)
+        self._echo = echo
+
+    def wrap(self, adapter: LoggerAdapter, algo: Any) -> LoggerAdapter:
+        return _EpochLine(adapter, self._echo)
+
+
+_SHOWN = ("loss", "action_loss")
+
+
+class _EpochLine(DelegatingAdapter):
+    def __init__(self, inner: LoggerAdapter, echo: Callable[[str], Any]):
+        super().__init__(inner)
+        self._echo = echo
+        self._metrics: dict[str, float] = {}
+
+    def write_metric(self, epoch: int, step: int, name: str, value: float) -> None:
+        self.inner.write_metric(epoch, step, name, value)
+        if name in _SHOWN or name.startswith("eval_"):
+            self._metrics[name] = value
+
+    def after_write_metric(self, epoch: int, step: int) -> None:
+        self.inner.after_write_metric(epoch, step)
+        shown = ", ".join(f"{name} {value:.4g}" for name, value in self._metrics.items())
+        self._echo(f"epoch {epoch} (step {step}): {shown}")
+        self._metrics.clear()

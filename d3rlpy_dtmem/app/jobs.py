@@ -4,7 +4,7 @@ import dataclasses
 import os
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,7 @@ def finetune(
     mmap_dir: str | os.PathLike | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    echo: Callable[[str], Any] | None = None,
 ) -> FinetuneResult:
     """Fine-tunes a saved DT-Mem on datasets; writes ``adapter.pt`` (LoRA) or ``model.d3``.
 
@@ -181,11 +182,13 @@ def finetune(
     continues from its newest checkpoint (weights, optimizer state, step count; the adapter
     settings are the checkpoint's) up to ``steps``, logging into the same run. Batches are
     drawn with ``seed`` plus the steps done. Otherwise an ``out`` that holds a fine-tuning
-    run is refused unless ``overwrite``, which replaces it.
+    run is refused unless ``overwrite``, which replaces it. ``echo``: prints a header and
+    one line per epoch (the CLI passes ``click.echo``).
     """
     import d3rlpy
 
     from ..evaluation.loggers import training_logger
+    from .console import EpochLines
     from .resume import trim_metrics
 
     out = Path(out)
@@ -206,6 +209,13 @@ def finetune(
             mode, rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate
         )
     counts = algo.parameter_counts()
+    if echo is not None:
+        echo(
+            f"fine-tuning ({mode}) {Path(model).name} on {', '.join(dataset_ids)}: "
+            f"{counts['trainable']:,} of {counts['total']:,} parameters train, "
+            f"{steps - done} steps on {device}"
+        )
+        logger = EpochLines(logger, echo)
     _fit(
         algo,
         buffer,
@@ -368,6 +378,7 @@ def train(
     resume: bool = False,
     mmap_dir: str | os.PathLike | None = None,
     overwrite: bool = False,
+    echo: Callable[[str], Any] | None = None,
 ) -> TrainResult:
     """Trains a DT-Mem of a preset on Minari datasets; the data decides vector vs pixel.
 
@@ -391,6 +402,7 @@ def train(
 
     from ..evaluation.loggers import EvaluationAdapterFactory, training_logger
     from ..evaluation.plots import plot_training_curves
+    from .console import EpochLines
     from .presets import preset_config
     from .resume import latest_checkpoint, trim_metrics
 
@@ -431,6 +443,17 @@ def train(
     logger = training_logger(out / "logs", tensorboard)
     if specs:
         logger = EvaluationAdapterFactory(logger, _epoch_evaluation(specs, eval_episodes, seed))
+    if echo is not None:
+        if algo.impl is None:
+            algo.build_with_dataset(buffer)
+        counts = algo.parameter_counts()
+        echo(
+            f"training DT-Mem ({algo.config.memory_slots} slots, "
+            f"{'memory' if algo.config.use_memory else 'no memory'}) on "
+            f"{', '.join(dataset_ids)}: {counts['trainable']:,} parameters, "
+            f"{steps - done} steps on {device}"
+        )
+        logger = EpochLines(logger, echo)
     _remove(replaced)
     epochs = trim_metrics(run_dir, done) if done else 0
     _fit(
