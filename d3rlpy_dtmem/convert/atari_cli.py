@@ -6,7 +6,8 @@ from pathlib import Path
 import click
 
 from ..options import MultiValueCommand, split_values, with_default
-from .atari_datasets import DEFAULT_DATASET_ID, convert_atari
+from .atari_datasets import DEFAULT_DATASET_ID, convert_atari, plan_atari_conversion
+from .minari_io import minari_root
 
 __all__ = ["atari_command", "parse_int_ranges"]
 
@@ -93,6 +94,8 @@ def atari_command(
     if overwrite and skip_existing:
         raise click.UsageError("--overwrite and --skip-existing exclude each other")
     try:
+        if skip_existing:
+            _echo_kept(replay_dir, split_values(games), runs, checkpoints, dataset_id)
         convert_atari(
             replay_dir,
             split_values(games),
@@ -106,3 +109,16 @@ def atari_command(
         )
     except (ValueError, OSError) as exc:
         raise click.ClickException("; ".join([str(exc), *getattr(exc, "__notes__", [])])) from None
+
+
+def _echo_kept(
+    replay_dir: Path, games: list[str], runs: tuple, checkpoints: tuple, dataset_id: str
+) -> None:
+    """One line per dataset that ``--skip-existing`` keeps."""
+    plan = plan_atari_conversion(
+        replay_dir, games, runs=runs, checkpoints=checkpoints or None, dataset_id=dataset_id,
+        overwrite=True,
+    )  # fmt: skip
+    for job in plan:
+        if (minari_root() / job.dataset_id).exists():
+            click.echo(f"skipped {job.dataset_id}: it exists (--skip-existing)")
