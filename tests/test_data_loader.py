@@ -202,4 +202,5 @@ def test_mixing_image_and_vector_datasets_is_one_line():
         load_minari([vectors, frames])
     message = str(error.value)
     assert "\n" not in message and len(message) < 200
-    assert "images (84, 84) uint8 differ from vectors" in message and vectors in message
+    assert "its observations (images (84, 84) uint8) differ from those of" in message
+    assert f"{vectors!r} (vectors" in message

@@ -157,8 +157,8 @@ def _check_spaces(dataset_id: str, dataset: Any, first_id: str, first: Any) -> N
     ):
         if _space_key(space) != _space_key(reference):
             raise ValueError(
-                f"dataset {dataset_id!r}: {kind}s {_describe(space)} differ from "
-                f"{_describe(reference)} of {first_id!r} (shape, dtype and kind must agree)"
+                f"dataset {dataset_id!r}: its {kind}s ({_describe(space)}) differ from those "
+                f"of {first_id!r} ({_describe(reference)}); shape, dtype and kind must agree"
             )
 
 
@@ -169,7 +169,7 @@ def _describe(space: Any) -> str:
         kind = "images" if len(key[1]) >= 2 and key[2] == "uint8" else "vectors"
         return f"{kind} {key[1]} {key[2]}"
     if key[0] == "Discrete":
-        return f"{key[1]} discrete actions"
+        return f"{key[1]} discrete"
     return key[0]
 
 
