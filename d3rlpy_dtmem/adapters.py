@@ -189,7 +189,8 @@ def adapter_settings(model: nn.Module, name: str) -> dict[str, Any]:
     config = _configs(model).get(name)
     if config is None:
         raise AdapterError(f"no adapter named {name!r}; loaded: {adapter_names(model)}")
-    wrapped = sorted({key.rpartition(".lora_")[0] for key in adapter_state_dict(model, name)})
+    weights = adapter_state_dict(model, name, with_names=True)  # no copies of the weights
+    wrapped = sorted({key.rpartition(".lora_")[0] for key in weights})
     return {
         "rank": int(config.r),
         "alpha": float(config.lora_alpha),

@@ -19,13 +19,17 @@ from typing import Any
 from d3rlpy.logging import LOG, LoggerAdapter, LoggerAdapterFactory
 
 __all__ = [
+    "ADAPTER_CHECKPOINT",
+    "MODEL_CHECKPOINT",
     "AdapterCheckpointFactory",
     "DelegatingAdapter",
     "WrappingFactory",
     "adapter_checkpoint_name",
 ]
 
-_MODEL_CHECKPOINT = re.compile(r"model_(\d+)\.d3")
+# the per-epoch checkpoint names: d3rlpy's of the model, and the adapter's that replace them
+MODEL_CHECKPOINT = re.compile(r"model_(\d+)\.d3")
+ADAPTER_CHECKPOINT = re.compile(r"adapter_(\d+)\.pt")
 
 
 class DelegatingAdapter:
@@ -59,7 +63,7 @@ class DelegatingAdapter:
 def adapter_checkpoint_name(model_checkpoint: str | Path) -> Path:
     """``.../model_<step>.d3`` -> ``.../adapter_<step>.pt``."""
     path = Path(model_checkpoint)
-    match = _MODEL_CHECKPOINT.fullmatch(path.name)
+    match = MODEL_CHECKPOINT.fullmatch(path.name)
     step = match.group(1) if match else path.stem
     return path.with_name(f"adapter_{step}.pt")
 

@@ -19,6 +19,7 @@ __all__ = [
     "check_compatible",
     "evaluate_model",
     "finetune",
+    "fit_steps",
     "train",
 ]
 
@@ -110,7 +111,7 @@ def _checked_device(device: str) -> str:
         raise JobError(str(error)) from None
 
 
-def _fit(
+def fit_steps(
     algo: Any,
     buffer: Any,
     steps: int,
@@ -216,7 +217,7 @@ def finetune(
             f"{steps - done} steps on {device}"
         )
         logger = EpochLines(logger, echo)
-    _fit(
+    fit_steps(
         algo,
         buffer,
         steps - done,
@@ -456,7 +457,7 @@ def train(
         logger = EpochLines(logger, echo)
     _remove(replaced)
     epochs = trim_metrics(run_dir, done) if done else 0
-    _fit(
+    fit_steps(
         algo,
         buffer,
         steps - done,

@@ -129,23 +129,14 @@ def target_return(buffer: Any) -> float:
 
 
 def train(algo: Any, buffer: Any, steps: int, name: str, settings: QuickstartSettings) -> float:
-    """Fits ``algo`` with about ten logged epochs; returns the wall time in seconds.
-
-    d3rlpy drops an incomplete last epoch, so the steps are rounded down to whole epochs.
-    """
+    """Fits ``algo`` for ``steps`` updates in about ten logged epochs; returns the wall time
+    in seconds."""
     from ..evaluation.loggers import training_logger
+    from .jobs import fit_steps
 
-    per_epoch = max(1, steps // 10)
+    logger = training_logger(Path(settings.out) / "logs")
     start = time.perf_counter()
-    algo.fit(
-        buffer,
-        n_steps=per_epoch * max(1, steps // per_epoch),
-        n_steps_per_epoch=per_epoch,
-        experiment_name=name,
-        with_timestamp=False,
-        logger_adapter=training_logger(Path(settings.out) / "logs"),
-        show_progress=settings.show_progress,
-    )
+    fit_steps(algo, buffer, steps, max(1, steps // 10), name, logger, settings.show_progress)
     return time.perf_counter() - start
 
 

@@ -13,7 +13,12 @@ from typing import Any
 
 from d3rlpy.logging import LoggerAdapter, LoggerAdapterFactory
 
-from ..logger_adapters import DelegatingAdapter, WrappingFactory
+from ..logger_adapters import (
+    ADAPTER_CHECKPOINT,
+    MODEL_CHECKPOINT,
+    DelegatingAdapter,
+    WrappingFactory,
+)
 
 __all__ = [
     "StepOffsetAdapterFactory",
@@ -21,9 +26,6 @@ __all__ = [
     "latest_checkpoint",
     "trim_metrics",
 ]
-
-_EPOCH_CHECKPOINT = re.compile(r"model_(\d+)\.d3")
-_ADAPTER_CHECKPOINT = re.compile(r"adapter_(\d+)\.pt")
 
 
 def latest_checkpoint(out: Path, run_dir: Path) -> Path | None:
@@ -33,7 +35,7 @@ def latest_checkpoint(out: Path, run_dir: Path) -> Path | None:
     Checkpoints are written atomically (to a hidden temporary name, then renamed), so every
     file that matches is complete.
     """
-    newest = _newest(run_dir, _EPOCH_CHECKPOINT)
+    newest = _newest(run_dir, MODEL_CHECKPOINT)
     if newest is not None:
         return newest
     final = out / "model.d3"
@@ -42,7 +44,7 @@ def latest_checkpoint(out: Path, run_dir: Path) -> Path | None:
 
 def latest_adapter_checkpoint(run_dir: Path) -> Path | None:
     """The highest ``run_dir/adapter_N.pt`` of a LoRA fine-tuning run, or ``None``."""
-    return _newest(run_dir, _ADAPTER_CHECKPOINT)
+    return _newest(run_dir, ADAPTER_CHECKPOINT)
 
 
 def _newest(run_dir: Path, pattern: re.Pattern) -> Path | None:
