@@ -226,9 +226,12 @@ class BatchedTransformerPolicy:
         assert len(observations) == len(index) == len(rewards), "one row per episode"
         ring = self._push(index, observations, np.asarray(rewards, dtype=np.float64))
         newest = ring.newest(index)
+        windows = ring.windows(index)  # read once per step, patched in expert mode
         if self._expert:
-            ring.returns_to_go[newest + (0,)] = self._sample_returns(index)
-        output = self._forward(index).action[:, -1]  # (n, A)
+            returns = self._sample_returns(windows)
+            ring.returns_to_go[newest + (0,)] = returns
+            windows.returns_to_go[:, -1, 0] = returns
+        output = self._forward(windows).action[:, -1]  # (n, A)
         if self._algo.config.action_scaler:
             output = self._algo.config.action_scaler.reverse_transform(output)
         actions = [self._action_sampler(row) for row in output.cpu().numpy()]
@@ -255,17 +258,16 @@ class BatchedTransformerPolicy:
         ring.timesteps[newest] = self._timestep[index]
         return ring
 
-    def _forward(self, index: NDArray) -> "DTMemOutput":
-        ring, impl = self._ring, self._algo.impl
-        assert ring is not None
-        inpt = windows_to_torch(self._algo, *ring.windows(index).fields())
+    def _forward(self, windows: EpisodeWindows) -> "DTMemOutput":
+        impl = self._algo.impl
+        inpt = windows_to_torch(self._algo, *windows.fields())
         impl.modules.set_eval()
         with torch.no_grad():
             return impl.forward(inpt)
 
-    def _sample_returns(self, index: NDArray) -> NDArray:
-        """Samples R̂_t for the episodes in ``index``; returns it in env units."""
-        logits = self._forward(index).return_to_go[:, -1]  # (n, classes)
+    def _sample_returns(self, windows: EpisodeWindows) -> NDArray:
+        """Samples R̂_t for the newest step of ``windows``; returns it in env units."""
+        logits = self._forward(windows).return_to_go[:, -1]  # (n, classes)
         low = self._algo.config.return_range[0]
         returns = (low + self._return_sampler(logits.cpu().numpy())).astype(np.float64)
         scaler = self._algo.config.reward_scaler
