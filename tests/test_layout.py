@@ -131,17 +131,43 @@ def test_dependencies_point_one_way(layer, forbidden):
     assert not wrong
 
 
-def test_importing_the_package_loads_the_core_only():
-    code = (
-        "import sys, d3rlpy_dtmem; "
-        "print('\\n'.join(m for m in sys.modules if m.startswith('d3rlpy_dtmem')))"
-    )
-    loaded = subprocess.run(
+def _loaded_after(code: str) -> list[str]:
+    """Top-level and project modules loaded by ``code`` in a fresh interpreter."""
+    code += "; import sys; print('\\n'.join(m for m in sys.modules if '.' not in m or "
+    code += "m.startswith('d3rlpy_dtmem')))"
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
-    assert "d3rlpy_dtmem.algo" in loaded
-    assert len(loaded) <= 25, loaded
+
+
+def test_importing_the_package_loads_neither_torch_nor_d3rlpy():
+    loaded = _loaded_after("import d3rlpy_dtmem")
+    assert "torch" not in loaded and "d3rlpy" not in loaded
     assert not [name for name in loaded if _in(name, APPLICATION + EVALUATION)]
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["import d3rlpy_dtmem, d3rlpy", "import d3rlpy, d3rlpy_dtmem", "import d3rlpy_dtmem.algo"],
+)
+def test_importing_d3rlpy_registers_the_algorithm_whatever_the_order(code):
+    loaded = _loaded_after(code)
+    assert "d3rlpy_dtmem.algo" in loaded
+    project = [name for name in loaded if name.startswith("d3rlpy_dtmem")]
+    assert len(project) <= 25, project
+    assert not [name for name in loaded if _in(name, APPLICATION + EVALUATION)]
+
+
+def test_the_command_line_parses_options_without_torch():
+    loaded = _loaded_after("import d3rlpy_dtmem.app.cli")
+    assert "torch" not in loaded and "d3rlpy" not in loaded
+    help_text = subprocess.run(
+        [sys.executable, "-c", "from d3rlpy_dtmem.app.cli import dtmem; dtmem(['--help'])"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert help_text.returncode == 0 and "train" in help_text.stdout, help_text.stderr
 
 
 @pytest.mark.parametrize("old", sorted(MOVED_MODULES))

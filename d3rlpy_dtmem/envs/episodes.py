@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import gymnasium as gym
 import numpy as np
-from d3rlpy.types import NDArray
+from numpy.typing import NDArray
 
 __all__ = [
     "EpisodePolicy",

@@ -16,13 +16,15 @@ experts need the goal, the agent of the benchmark must not see it.
 """
 
 import difflib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
-from d3rlpy.interface import StatefulTransformerAlgoProtocol
 
 from .episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+
+if TYPE_CHECKING:  # d3rlpy loads torch: not needed to list tasks or parse options
+    from d3rlpy.interface import StatefulTransformerAlgoProtocol
 
 __all__ = [
     "ML45_TRAIN_TASKS",
@@ -230,7 +232,7 @@ def make_metaworld(
 
 
 def metaworld_success_rate(
-    wrapper: StatefulTransformerAlgoProtocol,
+    wrapper: "StatefulTransformerAlgoProtocol",
     task: str,
     episodes: int,
     seed: int,
