@@ -177,3 +177,36 @@ def test_unknown_addressing_is_refused():
 def test_block_bound_fits_float32_with_headroom():
     bound = memory_module._BLOCK * MAX_LOG_ERASE
     assert math.log(torch.finfo(torch.float32).max) - bound > 20
+
+
+@pytest.mark.parametrize("addressing", MEMORY_ADDRESSING)
+@pytest.mark.parametrize("split", [1, 13, 28, 40])
+def test_carried_memory_continues_the_sequence(addressing, split):
+    """Two windows, the second starting from the memory the first left, read what one long
+    window reads (the episode scope's carry), and the carried memory is the reference's."""
+    memory = sharp_memory(addressing, sharpness=10.0).double()
+    address, write, valid = (x.double() if x.is_floating_point() else x for x in inputs(3, 45, 16))
+    valid[1, 20:] = False  # an episode that ends inside the second window
+    whole = memory(address, write, valid, carry=True)
+    first = memory(address[:, :split], write[:, :split], valid[:, :split], carry=True)
+    second = memory(
+        address[:, split:], write[:, split:], valid[:, split:], initial=first.memory, carry=True
+    )
+    torch.testing.assert_close(torch.cat([first.output, second.output], 1), whole.output)
+    torch.testing.assert_close(second.memory, whole.memory)
+    with torch.autocast("cpu", enabled=False):
+        reference, memories = recurrent_read(memory, address, write, valid)
+    torch.testing.assert_close(whole.memory, memories[:, -1])
+    torch.testing.assert_close(reference.memory, memories[:, -1])
+    # padded steps leave the carried memory as it was
+    torch.testing.assert_close(memories[1, -1], memories[1, 19])
+
+
+@pytest.mark.parametrize("addressing", MEMORY_ADDRESSING)
+def test_memory_is_only_returned_when_asked(addressing):
+    memory = WorkingMemory(8, 12, addressing)
+    read = memory(*inputs(2, 5, 8))
+    assert read.memory is None
+    carried = memory(*inputs(2, 5, 8), carry=True).memory
+    assert carried.shape == (2, 12, 8)
+    assert torch.allclose(memory.initial_memory(2), memory.memory_init.expand(2, -1, -1))

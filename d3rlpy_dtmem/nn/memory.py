@@ -93,6 +93,7 @@ class MemoryRead(NamedTuple):
     output: torch.Tensor  # LayerNorm(r) W_o, added to the step's tokens, (B, K, d)
     address: torch.Tensor  # read/write address w, (B, K, N)
     write: torch.Tensor  # write weight w * beta, zero on padded steps, (B, K, N)
+    memory: torch.Tensor | None = None  # M_K after the last write, (B, N, d), if asked for
 
 
 class _Queries(NamedTuple):
@@ -161,8 +162,17 @@ class WorkingMemory(nn.Module):
         erase = (write_address * (1.0 - strength)).clamp_max(_MAX_ERASE)
         return address, erase, write_address * strength
 
+    def initial_memory(self, batch: int) -> torch.Tensor:
+        """``M_0`` for ``batch`` sequences, (B, N, d) (a view of the parameter)."""
+        return self.memory_init.expand(batch, -1, -1)
+
     def forward(
-        self, address_input: torch.Tensor, write_input: torch.Tensor, valid: torch.Tensor
+        self,
+        address_input: torch.Tensor,
+        write_input: torch.Tensor,
+        valid: torch.Tensor,
+        initial: torch.Tensor | None = None,
+        carry: bool = False,
     ) -> MemoryRead:
         """Reads for every step, before its write (see :class:`MemoryRead`).
 
@@ -172,6 +182,9 @@ class WorkingMemory(nn.Module):
             address_input: ``X``, the outputs that address (and read), (B, K, d).
             write_input: ``Y``, the outputs that are written, (B, K, d).
             valid: (B, K) bool, False for padded steps.
+            initial: the memory before the first step, (B, N, d); ``None``: ``M_0``. The
+                episode scope passes the memory a previous window left.
+            carry: also return the memory after the last step (``MemoryRead.memory``).
         """
         assert address_input.dim() == 3 and address_input.shape[-1] == self.width, (
             f"expected (B, K, {self.width}), got {tuple(address_input.shape)}"
@@ -183,8 +196,9 @@ class WorkingMemory(nn.Module):
         with torch.autocast(address_input.device.type, enabled=False):
             dtype = self.memory_init.dtype  # float32 unless the module was cast
             queries = self.queries(address_input.to(dtype), write_input.to(dtype))
+            start = self.memory_init if initial is None else initial.to(dtype)
             if self.addressing == "content":
-                reads, address, write = _content_read(self, queries, valid)
+                reads, address, write, final = _content_read(self, queries, valid, start)
             else:
                 slots = F.normalize(self.memory_init, dim=-1, eps=_EPS)
                 address, erase, write = self.gates(
@@ -193,13 +207,30 @@ class WorkingMemory(nn.Module):
                     valid,
                 )
                 log_decay = torch.log1p(-erase)
-                reads = _parallel_read(address, log_decay, write, queries.values, self.memory_init)
-            return MemoryRead(self.out(self.read_norm(reads)), address, write)
+                reads = _parallel_read(address, log_decay, write, queries.values, start)
+                final = _final_memory(log_decay, write, queries.values, start) if carry else None
+            output = self.out(self.read_norm(reads))
+            return MemoryRead(output, address, write, final if carry else None)
+
+
+def _final_memory(
+    log_decay: torch.Tensor, write: torch.Tensor, values: torch.Tensor, initial: torch.Tensor
+) -> torch.Tensor:
+    """The memory after the last step with fixed gates (``"slot_keys"``):
+    ``M_K = diag(e^{L_K}) M_0 + sum_j (w_j beta_j e^{L_K - L_j}) v_j``, (B, N, d).
+
+    ``L_K - L_j <= 0``: every factor is at most 1, whatever the length.
+    """
+    cumulative = torch.cumsum(log_decay, dim=1)  # L_t, (B, K, N)
+    last = cumulative[:, -1]  # L_K, (B, N)
+    kept_writes = write * (last.unsqueeze(1) - cumulative).exp()  # (B, K, N)
+    # (B, N, 1) * (N, d) or (B, N, d), plus (B, N, K) @ (B, K, d)
+    return last.exp().unsqueeze(-1) * initial + kept_writes.transpose(1, 2) @ values
 
 
 def _content_read(
-    memory: WorkingMemory, queries: _Queries, valid: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    memory: WorkingMemory, queries: _Queries, valid: torch.Tensor, initial: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Reads ``r_t = w_t^T M_{t-1}`` with addresses of the current contents, step by step.
 
     The memory is never formed: ``M_{t-1}[n] = P[n] M_0[n] + sum_{j<t} U[n, j] v_j``, with
@@ -208,14 +239,17 @@ def _content_read(
     ``P (M_0 q) + U (V q)``, where ``M_0 q`` and ``V q`` are computed for the whole window
     before the loop; the squared slot norms (for the cosine) are carried along.
 
+    ``initial`` is ``M_0`` (N, d) or the memory carried into the window (B, N, d).
+
     Returns:
-        ``(reads (B, K, d), address (B, K, N), write (B, K, N))``.
+        ``(reads (B, K, d), address (B, K, N), write (B, K, N), memory after the last
+        step (B, N, d))``.
     """
     batch, steps, _ = queries.address.shape
-    initial = memory.memory_init
+    initial_t = initial.transpose(-1, -2)  # (d, N) or (B, d, N)
     # (B, K, d) @ (d, N) -> (B, K, N): dot products with the initial slots
     initial_dots = torch.stack(
-        [queries.address @ initial.T, queries.write @ initial.T, queries.values @ initial.T], -1
+        [queries.address @ initial_t, queries.write @ initial_t, queries.values @ initial_t], -1
     )  # (B, K, N, 3)
     # (B, K, d) @ (B, d, K) -> (B, K, K): [t, j] = query of step t . value of step j
     values_t = queries.values.transpose(1, 2)
@@ -227,7 +261,8 @@ def _content_read(
     ).clamp_min(_EPS)  # (B, K, 2)
     square_norms = initial.square().sum(-1).expand(batch, -1)  # ||M_{t-1}[n]||^2, (B, N)
     decay = torch.ones_like(square_norms)  # P, (B, N)
-    decayed_writes = initial.new_zeros(batch, initial.shape[0], 0)  # U, (B, N, 0)
+    slots = initial.shape[-2]
+    decayed_writes = initial.new_zeros(batch, slots, 0)  # U, (B, N, 0)
     coefficients, addresses, writes = [], [], []
     for step in range(steps):
         # (B, N, t) @ (B, t, 3) -> (B, N, 3): slot . (q_t, q̂_t, v_t)
@@ -255,14 +290,14 @@ def _content_read(
         )
         addresses.append(address)
         writes.append(write)
-    slots = initial.shape[0]
     # (B, K, N + k) -> reads: the M_0 part and the part written by earlier steps
     on_initial = torch.stack([c[:, :slots] for c in coefficients], 1)  # (B, K, N)
     on_values = torch.stack(
         [F.pad(c[:, slots:], (0, steps - (c.shape[1] - slots))) for c in coefficients], 1
     )  # (B, K, K), zero for j >= t
     reads = on_initial @ initial + on_values @ queries.values
-    return reads, torch.stack(addresses, 1), torch.stack(writes, 1)
+    final = decay.unsqueeze(-1) * initial + decayed_writes @ queries.values  # (B, N, d)
+    return reads, torch.stack(addresses, 1), torch.stack(writes, 1), final
 
 
 def _parallel_read(
@@ -270,7 +305,7 @@ def _parallel_read(
     log_decay: torch.Tensor,
     write: torch.Tensor,
     values: torch.Tensor,
-    memory_init: torch.Tensor,
+    initial: torch.Tensor,
 ) -> torch.Tensor:
     """All reads ``r_t = w_t^T M_{t-1}`` of a window with fixed gates (``"slot_keys"``).
 
@@ -293,7 +328,7 @@ def _parallel_read(
     Args:
         address, log_decay, write: (B, K, N).
         values: (B, K, d).
-        memory_init: (N, d).
+        initial: the memory before the first step, ``M_0`` (N, d) or carried (B, N, d).
 
     Returns:
         reads, (B, K, d).
@@ -308,7 +343,7 @@ def _parallel_read(
     blocks = padded // _BLOCK
     cumulative = torch.cumsum(log_decay, dim=1)  # L_t, (B, K', N), non-increasing in t
     before = cumulative - log_decay  # L_{t-1}: the memory a read sees
-    reads = (address * before.exp()) @ memory_init  # (B, K', N) @ (N, d)
+    reads = (address * before.exp()) @ initial  # (B, K', N) @ (N, d) or (B, N, d)
     # (B, K', N) -> (B, nb, C, N)
     shape = (batch, blocks, _BLOCK, slots)
     cumulative_blocks = cumulative.view(shape)
@@ -338,6 +373,7 @@ def recurrent_read(
     address_input: torch.Tensor,
     write_input: torch.Tensor,
     valid: torch.Tensor,
+    initial: torch.Tensor | None = None,
 ) -> tuple[MemoryRead, torch.Tensor]:
     """Reference form: the equations of the module docstring, one step at a time.
 
@@ -345,11 +381,12 @@ def recurrent_read(
     forms compute, and shows the memory itself.
 
     Returns:
-        ``(read, memories)``: the :class:`MemoryRead` of ``memory(...)`` and the memory
-        after each step's write, (B, K, N, d).
+        ``(read, memories)``: the :class:`MemoryRead` of ``memory(..., initial)`` and the
+        memory after each step's write, (B, K, N, d).
     """
     queries = memory.queries(address_input, write_input)
-    state = memory.memory_init.expand(address_input.shape[0], -1, -1)  # (B, N, d)
+    batch = address_input.shape[0]
+    state = memory.initial_memory(batch) if initial is None else initial  # (B, N, d)
     reads, addresses, writes, memories = [], [], [], []
     for step in range(address_input.shape[1]):
         slots = state if memory.addressing == "content" else memory.memory_init.expand_as(state)
@@ -370,5 +407,5 @@ def recurrent_read(
         writes.append(write)
         memories.append(state)
     output = memory.out(memory.read_norm(torch.stack(reads, dim=1)))
-    read = MemoryRead(output, torch.stack(addresses, 1), torch.stack(writes, 1))
+    read = MemoryRead(output, torch.stack(addresses, 1), torch.stack(writes, 1), state)
     return read, torch.stack(memories, dim=1)
