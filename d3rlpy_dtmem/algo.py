@@ -35,9 +35,17 @@ from .logger_adapters import AdapterCheckpointFactory
 from .nn import create_dtmem_model
 from .nn.memory import MEMORY_ADDRESSING
 
-__all__ = ["DTMem", "DTMemConfig", "ACTION_TYPES", "AUTOCAST_DTYPES", "default_optim_factory"]
+__all__ = [
+    "DTMem",
+    "DTMemConfig",
+    "ACTION_TYPES",
+    "AUTOCAST_DTYPES",
+    "MEMORY_SCOPES",
+    "default_optim_factory",
+]
 
 ACTION_TYPES = ("auto", "discrete", "continuous")
+MEMORY_SCOPES = ("window", "episode")
 # Mixed precision of training updates: None (float32) or a torch dtype name. float16 is left
 # out: it would need a gradient scaler; bfloat16 has float32's range and needs none.
 AUTOCAST_DTYPES = (None, "bfloat16")
@@ -104,6 +112,17 @@ class DTMemConfig(TransformerConfig):
             address; a sequential loop over the window), ``"slot_keys"`` with the learned
             initial slots (a linear recurrence computed in parallel; faster). See
             ``docs/memory.md``.
+        memory_scope (str): How long the memory lives. ``"window"`` (the paper): every
+            context window starts from the learned initial memory. ``"episode"``: an episode
+            is cut into consecutive windows (segments) of ``context_size`` steps, and each
+            starts from the memory the previous one left; training runs through
+            ``memory_segments`` segments at a time. Needs ``use_memory`` and the ``SIMPLE``
+            position encoding. See ``docs/memory.md``.
+        memory_segments (int): Episode scope: segments per training run, the span of
+            backpropagation through the carried memory.
+        memory_burn_in (int): Episode scope: segments before each training run that only
+            carry the memory in (no gradient, no loss); runs that start later in an episode
+            than this see the learned initial memory there instead.
         memory_balance_weight (float): Weight of the slot-usage balance loss
             ``log N - I(step; slot)`` (0 when every step reads one slot and the batch's steps
             spread evenly over the slots; see ``docs/memory.md``); 0 disables it.
@@ -136,6 +155,9 @@ class DTMemConfig(TransformerConfig):
     use_memory: bool = True
     memory_slots: int = 1290
     memory_addressing: str = "slot_keys"
+    memory_scope: str = "window"
+    memory_segments: int = 4
+    memory_burn_in: int = 0
     memory_balance_weight: float = 0.1
     reward_loss_weight: float = 1.0
     return_loss_weight: float = 1.0
@@ -152,6 +174,9 @@ class DTMemConfig(TransformerConfig):
             "max_timestep": self.max_timestep > 0,
             "memory_slots": self.memory_slots > 0,
             "memory_addressing": self.memory_addressing in MEMORY_ADDRESSING,
+            "memory_scope": self.memory_scope in MEMORY_SCOPES,
+            "memory_segments": self.memory_segments > 0,
+            "memory_burn_in": self.memory_burn_in >= 0,
             "memory_balance_weight": self.memory_balance_weight >= 0,
             "num_layers": self.num_layers > 0,
             "num_heads": self.num_heads > 0,
@@ -163,6 +188,16 @@ class DTMemConfig(TransformerConfig):
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"DTMemConfig: invalid {name}={getattr(self, name)!r}")
+        if self.memory_scope == "episode" and not self.use_memory:
+            raise ValueError("DTMemConfig: memory_scope='episode' needs use_memory=True")
+        if self.memory_scope == "episode" and (
+            self.position_encoding_type != PositionEncodingType.SIMPLE
+        ):
+            raise ValueError(
+                "DTMemConfig: memory_scope='episode' needs position_encoding_type=SIMPLE (the "
+                "GLOBAL encoding reads a window's last timestep, which a segment being played "
+                "does not know yet)"
+            )
 
     def create(self, device: DeviceArg = False, enable_ddp: bool = False) -> "DTMem":
         return DTMem(self, device, enable_ddp)
@@ -237,6 +272,11 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
     def fit(self, dataset: ReplayBufferBase, n_steps: int, **kwargs: Any) -> None:  # type: ignore[override]
         self._resolve_action_type(dataset.dataset_info.action_space == ActionSpace.DISCRETE)
         self._check_dataset_fits(dataset)
+        if self._config.memory_scope == "episode":
+            from .data.episode_runs import EpisodeRuns  # the data machinery, when needed
+
+            config = self._config
+            dataset = EpisodeRuns(dataset, config.memory_segments, config.memory_burn_in)  # type: ignore[assignment]
         if self._impl is not None:
             self.prepare_training()
         if self._impl is not None and self.active_adapter is not None:
@@ -250,7 +290,10 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
         + """
         DT-Mem: while a LoRA adapter is active, each epoch's checkpoint is the adapter with
         its training state (``adapter_<step>.pt``, see :meth:`resume_adapter`), not a copy of
-        the unchanged base (``model_<step>.d3``).
+        the unchanged base (``model_<step>.d3``). With ``memory_scope="episode"`` the
+        batches are runs of ``memory_burn_in + memory_segments`` segments of
+        ``context_size`` steps (:class:`~d3rlpy_dtmem.data.EpisodeRuns`), from any d3rlpy
+        replay buffer.
         """
     )
 
@@ -344,10 +387,17 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
         discrete actions), ``returns_to_go (K, 1)``, ``timesteps (K,)``, and returns the
         action of the last step (an index for discrete actions). Every step counts as real:
         the caller fills the window. The action at the last step is ignored (causality).
+        Window scope only (``memory_scope="episode"`` is refused).
 
         Args:
             fname: destination path ending in ``.pt``.
         """
+        if self._config.memory_scope == "episode":
+            raise ValueError(
+                f"DTMem.save_policy: {fname!r}: a memory_scope='episode' model carries its "
+                "memory from window to window, which one traced window cannot; play it with "
+                "as_stateful_wrapper()"
+            )
         if not fname.endswith(".pt"):
             raise ValueError(
                 f"DTMem.save_policy: {fname!r}: only TorchScript '.pt' files are supported "
@@ -426,6 +476,8 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
             reward_loss_weight=config.reward_loss_weight,
             return_loss_weight=config.return_loss_weight,
             memory_balance_weight=config.memory_balance_weight,
+            segment_length=config.context_size if config.memory_scope == "episode" else None,
+            trained_segments=config.memory_segments,
             compiled=self.compiled,
             device=self._device,
             autocast_dtype=config.autocast_dtype,

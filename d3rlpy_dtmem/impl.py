@@ -48,6 +48,10 @@ class DTMemImpl(TransformerAlgoImplBase):
     returns in symlog units. With memory, ``λ_b L_balance`` (the slot-usage balance loss,
     :func:`~d3rlpy_dtmem.nn.usage.balance_loss`) is added when its weight is positive, and
     the update reports ``memory_address_entropy`` and ``memory_slots_used``.
+
+    Episode scope (``segment_length`` K): a batch of L = n K steps holds runs of n segments;
+    the last ``min(n, trained_segments)`` are trained, with the memory carried through them,
+    and any before them only carry the memory in, without gradient or loss (burn-in).
     """
 
     _modules: DTMemModules
@@ -66,6 +70,8 @@ class DTMemImpl(TransformerAlgoImplBase):
         compiled: bool,
         device: str,
         autocast_dtype: str | None = None,
+        segment_length: int | None = None,
+        trained_segments: int = 1,
     ):
         super().__init__(observation_shape, action_size, modules, device)
         self._autocast_dtype = None if autocast_dtype is None else getattr(torch, autocast_dtype)
@@ -74,6 +80,8 @@ class DTMemImpl(TransformerAlgoImplBase):
         self._reward_loss_weight = reward_loss_weight
         self._return_loss_weight = return_loss_weight
         self._memory_balance_weight = memory_balance_weight
+        self._segment_length = segment_length
+        self._trained_segments = trained_segments
         self._compiled = compiled
         self._compute_grad = self._build_compute_grad()
         # The optimizer saved with the model: the one over every parameter. LoRA training
@@ -83,6 +91,11 @@ class DTMemImpl(TransformerAlgoImplBase):
     @property
     def discrete(self) -> bool:
         return self._discrete
+
+    @property
+    def segment_length(self) -> int | None:
+        """K of the episode scope's segments; ``None`` in the window scope."""
+        return self._segment_length
 
     @property
     def model(self) -> DTMemModel:
@@ -141,17 +154,28 @@ class DTMemImpl(TransformerAlgoImplBase):
         self._base_optim.load_state_dict(checkpoint["optim"])
 
     def forward(
-        self, batch: TorchTrajectoryMiniBatch | TorchTransformerInput, ddp: bool = True
+        self,
+        batch: "TorchTrajectoryMiniBatch | TorchTransformerInput | _Steps",
+        ddp: bool = True,
+        memory: torch.Tensor | None = None,
+        carry: bool = False,
     ) -> DTMemOutput:
         """Runs the network; ``ddp=False`` bypasses the DDP wrapper (no collective call, so
-        one rank alone can predict)."""
+        one rank alone can predict). In the episode scope a batch of several segments runs
+        them in order, starting from ``memory`` (``None``: the initial memory)."""
         model = self._modules.model if ddp else self.model
+        segments = None
+        if self._segment_length is not None and batch.masks.shape[1] > self._segment_length:
+            segments = self._segment_length
         return model(
             batch.observations,
             batch.actions,
             batch.returns_to_go,
             batch.timesteps,
             batch.masks,
+            memory=memory,
+            segment_length=segments,
+            carry=carry,
         )
 
     def inner_predict(self, inpt: TorchTransformerInput) -> torch.Tensor:
@@ -159,7 +183,8 @@ class DTMemImpl(TransformerAlgoImplBase):
         return self.forward(inpt, ddp=False).action[0, -1]
 
     def compute_loss(self, batch: TorchTrajectoryMiniBatch) -> dict[str, torch.Tensor]:
-        output = self._training_forward(batch)
+        batch, memory = self._burn_in(batch)
+        output = self._training_forward(batch, memory)
         valid = batch.masks  # (B, K), 1 for real steps
         if self._discrete:
             losses = {
@@ -196,13 +221,36 @@ class DTMemImpl(TransformerAlgoImplBase):
             losses["memory_slots_used"] = torch.tensor(float(slots_used(detached, valid)))
         return losses
 
-    def _training_forward(self, batch: TorchTrajectoryMiniBatch) -> DTMemOutput:
+    def _burn_in(
+        self, batch: TorchTrajectoryMiniBatch
+    ) -> tuple["TorchTrajectoryMiniBatch | _Steps", torch.Tensor | None]:
+        """Episode scope: runs the burn-in segments of a batch without gradient; returns the
+        trained steps and the memory they start from (the batch and ``None`` otherwise)."""
+        length = batch.masks.shape[1]
+        if self._segment_length is None:
+            return batch, None
+        if length % self._segment_length:
+            raise ValueError(
+                f"DTMem: a batch of {length} steps is not whole segments of context_size "
+                f"{self._segment_length} (memory_scope='episode')"
+            )
+        burn_in = max(0, length // self._segment_length - self._trained_segments)
+        if burn_in == 0:
+            return batch, None
+        split = burn_in * self._segment_length
+        with torch.no_grad():
+            memory = self.forward(_Steps.cut(batch, 0, split), ddp=False, carry=True).memory
+        return _Steps.cut(batch, split, length), memory
+
+    def _training_forward(
+        self, batch: "TorchTrajectoryMiniBatch | _Steps", memory: torch.Tensor | None = None
+    ) -> DTMemOutput:
         """The forward pass of an update, under autocast if configured; float32 outputs."""
         if self._autocast_dtype is None:
-            return self.forward(batch)
+            return self.forward(batch, memory=memory)
         device_type = torch.device(self._device).type
         with torch.autocast(device_type, dtype=self._autocast_dtype):
-            output = self.forward(batch)
+            output = self.forward(batch, memory=memory)
         # the losses (and their reductions) in float32
         return DTMemOutput(
             output.action.float(),
@@ -225,6 +273,24 @@ class DTMemImpl(TransformerAlgoImplBase):
         metrics = {name: float(value.detach().cpu()) for name, value in losses.items()}
         metrics["learning_rate"] = float(learning_rate)
         return metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class _Steps:
+    """The fields of a trajectory batch that the network and the loss read, (B, L, ...)."""
+
+    observations: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    returns_to_go: torch.Tensor
+    timesteps: torch.Tensor
+    masks: torch.Tensor
+
+    @classmethod
+    def cut(cls, batch: "TorchTrajectoryMiniBatch | _Steps", start: int, stop: int) -> "_Steps":
+        """Steps ``start:stop`` of every row of ``batch``."""
+        fields = (field.name for field in dataclasses.fields(cls))
+        return cls(*(getattr(batch, name)[:, start:stop] for name in fields))
 
 
 def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,12 @@ therefore chooses the actions the stock wrapper chooses, but for n episodes per 
 With ``target_return=None`` or ``"expert"`` it samples each step's return-to-go instead
 (:mod:`d3rlpy_dtmem.expert`). :class:`ExpertReturnMixin` gives DT-Mem's ``as_stateful_wrapper``
 its expert mode on top of this policy.
+
+With ``memory_scope="episode"`` an episode is cut as in training: step t belongs to the
+segment of steps ``K * (t // K) ..``, its window holds that segment's steps up to t, and the
+memory is the one the previous segments left, kept per episode. When a segment's last action
+is chosen, one more forward pass over the completed segment gives the memory for the next;
+so a step costs one window's forward pass, plus one per K steps.
 """
 
 import dataclasses
@@ -88,10 +94,13 @@ class _StepRing:
         """(slots, positions) of the newest step of the episodes in ``index``."""
         return index, (self.steps[index] - 1) % self.timesteps.shape[1]
 
-    def windows(self, index: NDArray) -> EpisodeWindows:
-        """The windows that end at the newest step of the episodes in ``index``."""
+    def windows(self, index: NDArray, segmented: bool = False) -> EpisodeWindows:
+        """The windows that end at the newest step of the episodes in ``index``; with
+        ``segmented``, they start no earlier than that step's segment (the episode scope)."""
         context = self.timesteps.shape[1]
-        steps, valid = window_steps(self.steps[index] - 1, np.zeros_like(index), context)
+        newest = self.steps[index] - 1
+        first = newest - newest % context if segmented else np.zeros_like(index)
+        steps, valid = window_steps(newest, first, context)
         flat = index[:, None] * context + steps % context  # (n, K) into (N * K, ...)
 
         def read(array: NDArray) -> NDArray:
@@ -186,6 +195,9 @@ class BatchedTransformerPolicy:
         self._return_sampler = return_sampler or ReturnSampler()
         self._episodes = episodes
         self._ring: _StepRing | None = None  # allocated at the first observation
+        self._segmented = algo.impl.segment_length is not None  # the episode scope
+        # the memory each episode's next segment starts from, (N, slots, d); episode scope
+        self._memory: torch.Tensor | None = None
         self._timestep = np.ones(episodes, dtype=np.int64)
         self._return_rest = np.full(episodes, self._target, dtype=np.float64)
 
@@ -198,13 +210,21 @@ class BatchedTransformerPolicy:
         """The current window of every episode slot (a copy), ``None`` before the first step."""
         if self._ring is None:
             return None
-        return self._ring.windows(np.arange(self._episodes))
+        return self._ring.windows(np.arange(self._episodes), self._segmented)
+
+    @property
+    def memory(self) -> torch.Tensor | None:
+        """Episode scope: the memory each episode slot's current segment started from,
+        (N, slots, d); ``None`` in the window scope or before the first step."""
+        return self._memory
 
     def reset(self, episodes: Sequence[int] | None = None) -> None:
         """Starts new episodes in the given slots (all slots with ``None``)."""
         index = np.arange(self._episodes) if episodes is None else np.asarray(episodes)
         if self._ring is not None:
             self._ring.steps[index] = 0
+        if self._memory is not None:
+            self._memory[torch.from_numpy(index)] = self._initial_memory(len(index))
         self._timestep[index] = 1
         self._return_rest[index] = self._target
 
@@ -226,12 +246,12 @@ class BatchedTransformerPolicy:
         assert len(observations) == len(index) == len(rewards), "one row per episode"
         ring = self._push(index, observations, np.asarray(rewards, dtype=np.float64))
         newest = ring.newest(index)
-        windows = ring.windows(index)  # read once per step, patched in expert mode
+        windows = ring.windows(index, self._segmented)  # read once, patched in expert mode
         if self._expert:
-            returns = self._sample_returns(windows)
+            returns = self._sample_returns(windows, index)
             ring.returns_to_go[newest + (0,)] = returns
             windows.returns_to_go[:, -1, 0] = returns
-        output = self._forward(windows).action[:, -1]  # (n, A)
+        output = self._forward(windows, index).action[:, -1]  # (n, A)
         if self._algo.config.action_scaler:
             output = self._algo.config.action_scaler.reverse_transform(output)
         actions = [self._action_sampler(row) for row in output.cpu().numpy()]
@@ -239,7 +259,21 @@ class BatchedTransformerPolicy:
         self._timestep[index] = np.minimum(
             self._timestep[index] + 1, self._algo.config.max_timestep
         )
+        if self._segmented:
+            self._close_segments(index[newest[1] == ring.timesteps.shape[1] - 1])
         return actions
+
+    def _close_segments(self, index: NDArray) -> None:
+        """Episode scope: the memory after the segments just completed in ``index``, with
+        their last actions chosen, becomes the memory their next segments start from."""
+        if len(index) == 0:
+            return
+        windows = self._ring.windows(index, segmented=True)  # type: ignore[union-attr]
+        rows = torch.from_numpy(index)
+        self._memory[rows] = self._forward(windows, index, carry=True).memory  # type: ignore[index]
+
+    def _initial_memory(self, episodes: int) -> torch.Tensor:
+        return self._algo.impl.model.memory.initial_memory(episodes).detach()
 
     def _push(self, index: NDArray, observations: NDArray, rewards: NDArray) -> _StepRing:
         """Appends the new step of each episode in ``index`` (its oldest step drops out)."""
@@ -248,6 +282,8 @@ class BatchedTransformerPolicy:
             entries = 1 if impl.discrete else impl.action_size
             context = self._algo.config.context_size
             self._ring = _StepRing.zeros(self._episodes, context, observations[0], entries)
+            if self._segmented:
+                self._memory = self._initial_memory(self._episodes).clone()
         ring = self._ring
         ring.steps[index] += 1
         newest = ring.newest(index)
@@ -258,16 +294,21 @@ class BatchedTransformerPolicy:
         ring.timesteps[newest] = self._timestep[index]
         return ring
 
-    def _forward(self, windows: EpisodeWindows) -> "DTMemOutput":
+    def _forward(
+        self, windows: EpisodeWindows, index: NDArray, carry: bool = False
+    ) -> "DTMemOutput":
+        """The model on the windows of the episodes in ``index`` (from their memories in
+        the episode scope)."""
         impl = self._algo.impl
         inpt = windows_to_torch(self._algo, *windows.fields())
+        memory = None if self._memory is None else self._memory[torch.from_numpy(index)]
         impl.modules.set_eval()
         with torch.no_grad():
-            return impl.forward(inpt)
+            return impl.forward(inpt, ddp=False, memory=memory, carry=carry)
 
-    def _sample_returns(self, windows: EpisodeWindows) -> NDArray:
+    def _sample_returns(self, windows: EpisodeWindows, index: NDArray) -> NDArray:
         """Samples R̂_t for the newest step of ``windows``; returns it in env units."""
-        logits = self._forward(windows).return_to_go[:, -1]  # (n, classes)
+        logits = self._forward(windows, index).return_to_go[:, -1]  # (n, classes)
         low = self._algo.config.return_range[0]
         returns = (low + self._return_sampler(logits.cpu().numpy())).astype(np.float64)
         scaler = self._algo.config.reward_scaler
@@ -325,14 +366,19 @@ class ExpertReturnMixin:
             rng: expert mode: generator (or seed) of the return sampling.
 
         Returns:
-            d3rlpy's ``StatefulTransformerWrapper`` for a fixed target, else a
-            :class:`~d3rlpy_dtmem.evaluation.SingleEpisodeWrapper`.
+            d3rlpy's ``StatefulTransformerWrapper`` for a fixed target in the window scope,
+            else a :class:`~d3rlpy_dtmem.inference.SingleEpisodeWrapper` (expert returns, or
+            ``memory_scope="episode"``, whose memory d3rlpy's wrapper would not carry).
         """
+        algo: Any = self
+        episode_scope = algo.config.memory_scope == "episode"
+        if not is_expert_target(target_return) and episode_scope:
+            policy = BatchedTransformerPolicy(algo, 1, float(target_return), action_sampler)  # type: ignore[arg-type]
+            return SingleEpisodeWrapper(policy)
         if not is_expert_target(target_return):
             stock = super().as_stateful_wrapper  # type: ignore[misc]
             return stock(float(target_return), action_sampler)  # type: ignore[arg-type]
         sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng))
-        algo: Any = self
         return SingleEpisodeWrapper(
             BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)
         )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .buffer import MultiTaskReplayBuffer
+    from .episode_runs import EpisodeRuns
     from .minari_loader import DatasetNotFoundError, load_minari
     from .multitask import SAMPLING_MODES, allocate_batch
     from .pinned import batch_to_device, pin_batch
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
         TrajectorySampler,
         UInt8TrajectoryMiniBatch,
         Windows,
+        run_starts,
+        slice_runs,
         slice_windows,
         windows_to_batch,
     )
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
 _HOMES = {  # public name -> the module (of this package) that defines it
     "DatasetNotFoundError": "minari_loader",
+    "EpisodeRuns": "episode_runs",
     "MultiTaskReplayBuffer": "buffer",
     "Prefetcher": "prefetch",
     "SAMPLING_MODES": "multitask",
@@ -38,12 +42,15 @@ _HOMES = {  # public name -> the module (of this package) that defines it
     "load_minari": "minari_loader",
     "pin_batch": "pinned",
     "returns_to_go": "task",
+    "run_starts": "sampler",
+    "slice_runs": "sampler",
     "slice_windows": "sampler",
     "windows_to_batch": "sampler",
 }
 
 __all__ = [  # each loads its module on first use (see __getattr__)
     "DatasetNotFoundError",
+    "EpisodeRuns",
     "MultiTaskReplayBuffer",
     "Prefetcher",
     "SAMPLING_MODES",
@@ -56,6 +63,8 @@ __all__ = [  # each loads its module on first use (see __getattr__)
     "load_minari",
     "pin_batch",
     "returns_to_go",
+    "run_starts",
+    "slice_runs",
     "slice_windows",
     "windows_to_batch",
 ]

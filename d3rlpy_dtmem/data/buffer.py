@@ -120,7 +120,7 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         self._prefetch = prefetch
         self._pin_memory = pin_memory
         self._prefetcher: Prefetcher[TrajectoryMiniBatch] | None = None
-        self._prefetch_key: tuple[int, int] | None = None
+        self._prefetch_key: tuple[int, ...] | None = None
         episodes: list[Episode] = [ep for task in self._tasks for ep in task.episodes()]
         stacked = frame_stack > 1
         super().__init__(
@@ -170,15 +170,28 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         Rows are grouped by task in :attr:`task_names` order; fields follow d3rlpy's
         trajectory slicers (left padding, returns-to-go to the episode end, timesteps from 1).
         """
+        return self._next_batch(batch_size, length)
+
+    def sample_runs(
+        self, batch_size: int, segment_length: int, segments: int, burn_in: int = 0
+    ) -> TrajectoryMiniBatch:
+        """``batch_size`` runs of ``burn_in + segments`` consecutive segments of
+        ``segment_length`` steps, for the episode scope of the memory (see
+        :func:`~d3rlpy_dtmem.data.sampler.run_starts`); every task in the batch."""
+        return self._next_batch(batch_size, segment_length, segments, burn_in)
+
+    def _next_batch(self, *key: int) -> TrajectoryMiniBatch:
+        """A batch of windows ``(batch_size, length)`` or runs (four numbers), prefetched
+        by a background thread when asked for."""
+        sampler = self._sampler
+        sample = sampler.sample if len(key) == 2 else sampler.sample_runs
         if self._prefetch == 0:
-            return self._sampler.sample(batch_size, length)
-        key = (batch_size, length)
+            return sample(*key)
         if self._prefetcher is None or self._prefetch_key != key:
             self.close()
-            sampler, pin = self._sampler, self._pin_memory
+            pin = self._pin_memory
             self._prefetcher = Prefetcher(
-                lambda: pin_batch(sampler.sample(*key)) if pin else sampler.sample(*key),
-                self._prefetch,
+                lambda: pin_batch(sample(*key)) if pin else sample(*key), self._prefetch
             )
             self._prefetch_key = key
             # the thread holds the sampler, not the buffer; stop it with the buffer

@@ -34,6 +34,8 @@ __all__ = [
     "TrajectorySampler",
     "UInt8TrajectoryMiniBatch",
     "Windows",
+    "run_starts",
+    "slice_runs",
     "slice_windows",
     "windows_to_batch",
 ]
@@ -68,8 +70,68 @@ def slice_windows(
     """
     end = np.asarray(end_indices, dtype=np.int64)
     episode = task.step_episode[end]  # (B,)
+    steps, valid = window_steps(end, task.episode_offsets[episode], length)  # (B, K)
+    return _read_steps(task, episode, steps, valid, n_frames)
+
+
+def slice_runs(
+    task: TaskArrays, episodes: NDArray, first_offsets: NDArray, length: int, n_frames: int = 1
+) -> Windows:
+    """Runs of ``length`` consecutive steps of single episodes, for the episode scope.
+
+    Unlike a window, a run is left-aligned: position i holds step ``first + i`` of the
+    episode. Positions before the episode's start (``first`` may be negative, for burn-in
+    segments that do not exist) or after its end are padding.
+
+    Args:
+        task: the task's arrays.
+        episodes: (B,) episode of each run.
+        first_offsets: (B,) the step of each run's first position, counted from its
+            episode's start.
+        length: L, steps per run.
+        n_frames: F, observations stacked per step.
+    """
+    episode = np.asarray(episodes, dtype=np.int64)
     start = task.episode_offsets[episode]  # (B,)
-    steps, valid = window_steps(end, start, length)  # (B, K)
+    stop = task.episode_offsets[episode + 1]  # (B,)
+    steps = (start + np.asarray(first_offsets, dtype=np.int64))[:, None] + np.arange(length)
+    valid = (steps >= start[:, None]) & (steps < stop[:, None])  # (B, L)
+    steps = np.clip(steps, start[:, None], stop[:, None] - 1)
+    return _read_steps(task, episode, steps, valid, n_frames)
+
+
+def run_starts(
+    task: TaskArrays,
+    count: int,
+    segment_length: int,
+    segments: int,
+    burn_in: int,
+    rng: np.random.Generator,
+) -> tuple[NDArray, NDArray]:
+    """Where ``count`` training runs of the episode scope start: (episodes, first offsets).
+
+    A run is ``burn_in + segments`` segments of ``segment_length`` steps, aligned on the
+    episode's segment boundaries (``0, K, 2K, ...``, as inference cuts an episode). A step is
+    drawn uniformly from the task; its segment is the first trained one, moved back so that
+    the ``segments`` trained segments stay inside the episode when it is long enough. The
+    ``burn_in`` segments before it (padding where the episode has none) only carry the
+    memory in.
+    """
+    drawn = rng.integers(0, task.num_steps, size=count)
+    episode = task.step_episode[drawn]  # (B,)
+    start = task.episode_offsets[episode]
+    episode_segments = -(-(task.episode_offsets[episode + 1] - start) // segment_length)
+    segment = (drawn - start) // segment_length
+    first_trained = np.minimum(segment, np.maximum(episode_segments - segments, 0))
+    return episode, (first_trained - burn_in) * segment_length
+
+
+def _read_steps(
+    task: TaskArrays, episode: NDArray, steps: NDArray, valid: NDArray, n_frames: int
+) -> Windows:
+    """Reads the (B, L) ``steps`` (of episodes ``episode``) where ``valid``, zero elsewhere."""
+    start = task.episode_offsets[episode]  # (B,)
+    length = steps.shape[1]
     # each step's frame stack is the window of n_frames steps that ends at it
     frames, frame_valid = window_steps(
         steps.reshape(-1), np.repeat(start, length), n_frames
@@ -81,8 +143,9 @@ def slice_windows(
     # (B, K, F, C, ...) -> (B, K, F * C, ...)
     observations = observations.reshape(*steps.shape, -1, *observations.shape[4:])
     last = task.episode_offsets[episode + 1] - 1  # (B,)
-    terminals = np.zeros((*steps.shape, 1), dtype=np.float32)
-    terminals[:, -1, 0] = (end == last) & task.terminated[episode]
+    # 1 at the episode's last step, if it terminated (in a window: the last position)
+    terminals = (steps == last[:, None]) & valid & task.terminated[episode][:, None]
+    terminals = terminals[..., None].astype(np.float32)  # (B, L, 1)
     return Windows(
         observations=observations,
         actions=gather(task.actions, steps, valid),
@@ -187,3 +250,21 @@ class TrajectorySampler:
             end_indices = self._rng.integers(0, task.num_steps, size=count)
             windows.append(slice_windows(task, end_indices, length, self._n_frames))
         return windows_to_batch(windows, uint8=self._uint8_batches)
+
+    def sample_runs(
+        self, batch_size: int, segment_length: int, segments: int, burn_in: int
+    ) -> TrajectoryMiniBatch:
+        """A mini-batch of ``batch_size`` runs of ``burn_in + segments`` segments of
+        ``segment_length`` steps (see :func:`run_starts`), every task in the batch."""
+        if min(segment_length, segments) < 1 or burn_in < 0:
+            raise ValueError(
+                f"TrajectorySampler: bad run of {burn_in} + {segments} segments of "
+                f"{segment_length} steps"
+            )
+        counts = allocate_batch(batch_size, self._steps, self._sampling, self._rng)
+        length = (burn_in + segments) * segment_length
+        runs = []
+        for task, count in zip(self._tasks, counts, strict=True):
+            episodes, first = run_starts(task, count, segment_length, segments, burn_in, self._rng)
+            runs.append(slice_runs(task, episodes, first, length, self._n_frames))
+        return windows_to_batch(runs, uint8=self._uint8_batches)

@@ -9,9 +9,10 @@ observation that Minari stores after the last action is not kept (see
 """
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
-from d3rlpy.dataset import Episode
+from d3rlpy.dataset import Episode, EpisodeBase
 from d3rlpy.types import NDArray
 
 __all__ = ["TaskArrays", "returns_to_go"]
@@ -83,6 +84,24 @@ class TaskArrays:
         object.__setattr__(self, "step_episode", np.repeat(episodes, lengths))
         rtg = returns_to_go(self.rewards[:, 0], offsets)
         object.__setattr__(self, "returns_to_go", rtg[:, None])
+
+    @classmethod
+    def from_episodes(cls, name: str, episodes: Sequence[EpisodeBase]) -> "TaskArrays":
+        """The steps of d3rlpy episodes (e.g. a plain ``ReplayBuffer``'s), copied into one
+        store. Observations must be single arrays (not tuples)."""
+        if not episodes:
+            raise ValueError(f"task {name!r}: no episodes")
+        if isinstance(episodes[0].observations, (list, tuple)):
+            raise ValueError(f"task {name!r}: tuple observations are not supported")
+        lengths = [episode.size() for episode in episodes]
+        return cls(
+            name=name,
+            observations=np.concatenate([episode.observations for episode in episodes]),
+            actions=np.concatenate([np.reshape(e.actions, (len(e.actions), -1)) for e in episodes]),
+            rewards=np.concatenate([e.rewards for e in episodes]).astype(np.float32).reshape(-1, 1),
+            episode_offsets=np.concatenate([[0], np.cumsum(lengths)]),
+            terminated=np.array([bool(episode.terminated) for episode in episodes]),
+        )
 
     @property
     def num_steps(self) -> int:

@@ -42,13 +42,15 @@ class DTMemOutput:
     Continuous actions: ``action`` (B, K, A) in [-1, 1], ``reward`` and ``return_to_go``
     (B, K, 1) in symlog units (:func:`d3rlpy_dtmem.targets.symexp` inverts them).
     ``memory_address``: the memory's read address of every step over its slots (B, K, N),
-    ``None`` without memory.
+    ``None`` without memory. ``memory``: the working memory after the last step (B, N, d),
+    when the forward pass was asked to carry it.
     """
 
     action: torch.Tensor
     reward: torch.Tensor
     return_to_go: torch.Tensor
     memory_address: torch.Tensor | None = None
+    memory: torch.Tensor | None = None
 
 
 class DTMemModel(nn.Module):
@@ -109,15 +111,27 @@ class DTMemModel(nn.Module):
         returns_to_go: torch.Tensor,
         timesteps: torch.Tensor,
         valid: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        segment_length: int | None = None,
+        carry: bool = False,
     ) -> DTMemOutput:
         """Predicts action, reward and return-to-go at every step.
 
+        By default the input is one window: the trunk attends over all of it and the memory
+        starts from ``M_0``. With ``segment_length`` K the input is a run of consecutive
+        windows (segments) of one episode each: the trunk attends within each segment, the
+        memory runs through all of them, so a segment starts from the memory the previous
+        one left (the episode scope, ``docs/memory.md``).
+
         Args:
-            observations: (B, K, *observation_shape), already scaled.
-            actions: (B, K, 1) indices (discrete) or (B, K, A) (continuous).
-            returns_to_go: (B, K, 1).
-            timesteps: (B, K) integer timesteps.
-            valid: (B, K), 1 for real steps, 0 for padding.
+            observations: (B, L, *observation_shape), already scaled.
+            actions: (B, L, 1) indices (discrete) or (B, L, A) (continuous).
+            returns_to_go: (B, L, 1).
+            timesteps: (B, L) integer timesteps.
+            valid: (B, L), 1 for real steps, 0 for padding.
+            memory: the memory before the first step (B, N, d); ``None``: ``M_0``.
+            segment_length: K, with L a multiple of K; ``None``: one window of L steps.
+            carry: also return the memory after the last step (``DTMemOutput.memory``).
 
         Returns:
             :class:`DTMemOutput`.
@@ -125,26 +139,36 @@ class DTMemModel(nn.Module):
         assert isinstance(observations, torch.Tensor), "tuple observations are not supported"
         batch, steps = returns_to_go.shape[:2]
         assert valid.shape == (batch, steps), f"valid must be (B, K), got {tuple(valid.shape)}"
-        tokens = self.embed(observations, actions, returns_to_go, timesteps)
+        segment = steps if segment_length is None else segment_length
+        assert steps % segment == 0, f"{steps} steps are not whole segments of {segment}"
         valid = valid.bool()
-        # (B, K) -> (B, T): every token of a step shares its validity.
-        hidden = self.trunk(tokens, valid.repeat_interleave(TOKENS_PER_STEP, dim=1))
-        # (B, T, d) -> (B, K, 3, d)
-        hidden = hidden.view(batch, steps, TOKENS_PER_STEP, -1)
-        address = None
+        # (B, L, ...) -> (B * S, K, ...): segments are embedded and attend on their own
+        rows = batch * (steps // segment)
+        inputs = (observations, actions, returns_to_go, timesteps, valid)
+        observations, actions, returns_to_go, timesteps, segment_valid = (
+            x.reshape(rows, segment, *x.shape[2:]) for x in inputs
+        )
+        tokens = self.embed(observations, actions, returns_to_go, timesteps)
+        # (B * S, K) -> (B * S, T): every token of a step shares its validity.
+        hidden = self.trunk(tokens, segment_valid.repeat_interleave(TOKENS_PER_STEP, dim=1))
+        # (B * S, T, d) -> (B, L, 3, d)
+        hidden = hidden.reshape(batch, steps, TOKENS_PER_STEP, -1)
+        address = carried = None
         if self.memory is not None:
             read = self.memory(
                 hidden[:, :, token_position(MEMORY_ADDRESS_TOKEN)],
                 hidden[:, :, token_position(MEMORY_WRITE_TOKEN)],
                 valid,
+                initial=memory,
+                carry=carry,
             )
-            hidden = hidden + read.output.unsqueeze(2)  # (B, K, 1, d): one read per step
-            address = read.address
+            hidden = hidden + read.output.unsqueeze(2)  # (B, L, 1, d): one read per step
+            address, carried = read.address, read.memory
         predictions = {
             target: self.heads[target](hidden[:, :, token_position(source)])
             for target, source in PREDICTED_FROM.items()
         }
-        return DTMemOutput(**predictions, memory_address=address)
+        return DTMemOutput(**predictions, memory_address=address, memory=carried)
 
 
 def _init_weights(module: nn.Module) -> None:
