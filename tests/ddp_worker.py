@@ -4,7 +4,7 @@ Trains a tiny DT-Mem on the two Minari tasks the test wrote, then trains a LoRA 
 and writes for the test to compare, under ``--out``:
 
 * ``rank<r>.pt``: this rank's first batches (explicit and default sampler seed), and the
-  network's state after each phase;
+  network's state after each phase (base, LoRA, and a model of the episode scope);
 * ``logs/rank<r>/``: d3rlpy's logs, through ``rank_logger_adapter`` (only rank 0's should
   exist).
 """
@@ -67,6 +67,11 @@ def main() -> None:
     algo.enable_lora(rank=2, alpha=8)
     fit(algo, buffer, args.steps, f"lora-rank{context.rank}", args.out)
     fingerprints = replica_fingerprints(algo.impl.model)
+    # the episode scope: runs of segments with burn-in, the memory carried between them
+    episode = tiny_config(
+        batch_size=4, memory_scope="episode", memory_segments=2, memory_burn_in=1
+    ).create(device=context.device, enable_ddp=True)
+    fit(episode, buffer, args.steps, f"episode-rank{context.rank}", args.out)
 
     torch.save(
         {
@@ -74,6 +79,7 @@ def main() -> None:
             "unseeded_batch": torch.from_numpy(unseeded),
             "base": base,
             "lora": state(algo),
+            "episode": state(episode),
             "fingerprints": fingerprints,
             "grad_step": algo.grad_step,
         },

@@ -53,7 +53,7 @@ def test_two_ranks_keep_identical_replicas_with_and_without_lora(tmp_path, worke
     assert not torch.equal(ranks[0]["first_batch"], ranks[1]["first_batch"])
     assert not torch.equal(ranks[0]["unseeded_batch"], ranks[1]["unseeded_batch"])
     # ...yet the replicas stay identical, bit for bit, in both phases
-    for phase in ("base", "lora"):
+    for phase in ("base", "lora", "episode"):
         assert ranks[0][phase].keys() == ranks[1][phase].keys()
         for key, value in ranks[0][phase].items():
             assert torch.equal(value, ranks[1][phase][key]), f"{phase}: {key} differs"
@@ -70,7 +70,8 @@ def test_two_ranks_keep_identical_replicas_with_and_without_lora(tmp_path, worke
         assert torch.equal(lora[lora_key], value), key
 
     # only rank 0 logged and saved
-    assert sorted(p.name for p in (out / "logs").iterdir()) == ["lora-rank0", "rank0"]
+    logged = sorted(p.name for p in (out / "logs").iterdir())
+    assert logged == ["episode-rank0", "lora-rank0", "rank0"]
     assert (out / "logs" / "rank0" / f"model_{STEPS}.d3").is_file()
 
 

@@ -258,3 +258,27 @@ def test_lora_trains_in_the_episode_scope():
     )
     after = algo.impl.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before), "adapters trained"
+
+
+@pytest.mark.parametrize("addressing", ADDRESSING)
+def test_memory_activity_covers_the_whole_episode(addressing):
+    """The activity heatmap of an episode-scope model shows the write weights the agent's
+    own passes computed, with the memory carried from segment to segment."""
+    from d3rlpy_dtmem.envs import TMazeEnv
+    from d3rlpy_dtmem.evaluation import memory_activity, record_trajectory
+
+    d3rlpy.seed(0)
+    algo = episode_config(memory_addressing=addressing).create()
+    algo.build_with_env(TMazeEnv(corridor_length=7))
+    closed = []  # the passes that close a segment carry the memory on, with real actions
+    hook = algo.impl.model.memory.register_forward_hook(
+        lambda _m, _a, read: closed.append(read.write[0]) if read.memory is not None else None
+    )
+    try:
+        trajectory = record_trajectory(algo, TMazeEnv(corridor_length=7), 1.0, seed=0)
+    finally:
+        hook.remove()
+    activity = memory_activity(algo, trajectory)
+    assert activity.shape == (len(trajectory), algo.config.memory_slots)
+    assert len(closed) == len(trajectory) // K >= 1
+    np.testing.assert_allclose(torch.cat(closed).numpy(), activity[: len(closed) * K], atol=1e-5)

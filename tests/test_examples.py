@@ -143,3 +143,8 @@ def test_ddp_torchrun(tmp_path):
     assert list((tmp_path / "ddp").rglob("*.d3")), "rank 0 saved the model"
     stores = sorted(p.name.split("-")[0] for p in (tmp_path / "frames").glob("*.npy"))
     assert stores == ["cartpole__careful", "cartpole__noisy"]  # one per dataset, not per rank
+
+
+def test_tmaze_memory():
+    output = run_example("tmaze_memory.py", "--steps", "5", "--episodes", "4", "--trials", "2")
+    assert "memory_scope='episode': success" in output

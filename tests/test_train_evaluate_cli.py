@@ -315,3 +315,34 @@ def test_one_out_rule_refuse_unless_overwrite_which_cleans_what_it_replaces(mina
     assert refused.exit_code == 1 and "already holds an evaluation report" in refused.output
     assert run(*evaluate, *options, "--overwrite").exit_code == 0
     assert not (report / "stale-score.png").exists() and (report / "report.md").is_file()
+
+
+def test_train_and_evaluate_in_the_episode_scope(minari, tmp_path):
+    out = tmp_path / "run"
+    result = run(
+        "train",
+        *("--datasets", "test/cartpole-v0", "--steps", 4, "--steps-per-epoch", 2),
+        *("--memory-scope", "episode", "--memory-segments", 2, "--out", out),
+    )
+    assert result.exit_code == 0, result.output
+    assert "episode memory" in result.output
+    algo = d3rlpy.load_learnable(str(out / "model.d3"))
+    config = algo.config
+    assert (config.memory_scope, config.memory_segments, config.memory_balance_weight) == (
+        "episode",
+        2,
+        0.0,
+    )
+    result = run(
+        "evaluate",
+        *("--model", out / "model.d3", "--env", "gym:CartPole-v1", "--episodes", 2),
+        *("--max-episode-steps", 30, "--out", tmp_path / "report"),
+    )
+    assert result.exit_code == 0, result.output
+    refused = run(
+        "train",
+        *("--datasets", "test/cartpole-v0", "--steps", 4, "--no-memory"),
+        *("--memory-scope", "episode", "--out", tmp_path / "none"),
+    )
+    assert refused.exit_code != 0 and "use_memory=True" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1

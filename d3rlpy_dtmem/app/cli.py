@@ -297,6 +297,16 @@ class TargetReturn(click.ParamType):
     "With working memory, or the same model without it (ablation).",
 )
 @click.option(
+    "--memory-scope",
+    type=click.Choice(["window", "episode"]),
+    default="window",
+    show_default=True,
+    help="window: the memory restarts every context window (the paper); episode: it is "
+    "carried across the windows of an episode (trained with memory_balance_weight 0; see "
+    "docs/memory.md).",
+)
+@_count("--memory-segments", 4, "Episode scope: windows per training run (backpropagation span).")
+@click.option(
     "--eval-env",
     "eval_envs",
     multiple=True,
@@ -320,7 +330,7 @@ class TargetReturn(click.ParamType):
 @folder_option(
     "--resume",
     "Continue the run in this earlier --out from its newest checkpoint, up to --steps "
-    "(its model is kept: --preset and --use-memory are ignored).",
+    "(its model is kept: --preset, --use-memory and the --memory options are ignored).",
 )
 @_mmap_dir()
 @_device()

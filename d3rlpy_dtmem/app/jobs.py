@@ -369,6 +369,8 @@ def train(
     steps: int = 10_000,
     steps_per_epoch: int = 1000,
     use_memory: bool = True,
+    memory_scope: str = "window",
+    memory_segments: int = 4,
     eval_envs: Sequence[str] = (),
     eval_episodes: int = 4,
     eval_max_steps: int | None = None,
@@ -392,7 +394,11 @@ def train(
     newest checkpoint (``logs/train/model_N.d3``, else ``model.d3``) with the saved weights,
     optimizer, learning-rate schedule and step count, for the ``steps`` still missing, and
     logs into the same run (see :mod:`d3rlpy_dtmem.app.resume`). The checkpoint's model is used:
-    ``preset`` and ``use_memory`` are ignored. CSV rows logged after the checkpoint are
+    ``preset``, ``use_memory`` and the memory options are ignored.
+
+    ``memory_scope="episode"`` carries the memory across the windows of an episode, trained
+    on runs of ``memory_segments`` windows and with ``memory_balance_weight=0`` (the balance
+    loss works against carrying; ``docs/memory.md``). CSV rows logged after the checkpoint are
     dropped. Batches are drawn with ``seed`` plus the steps done (the sampler's state is not
     saved), so they differ from those an uninterrupted run would have drawn.
 
@@ -432,7 +438,10 @@ def train(
     _check_envs(specs, shape, info.action_space.name == "DISCRETE", info.action_size)
     if algo is None:
         try:
-            config = preset_config(preset, pixel=len(shape) == 3, use_memory=use_memory)
+            scope: dict[str, Any] = dict(memory_scope=memory_scope)
+            if memory_scope == "episode":
+                scope.update(memory_segments=memory_segments, memory_balance_weight=0.0)
+            config = preset_config(preset, pixel=len(shape) == 3, use_memory=use_memory, **scope)
         except ValueError as error:
             raise JobError(str(error)) from None
         algo = config.create(device=device)
@@ -450,7 +459,7 @@ def train(
         counts = algo.parameter_counts()
         echo(
             f"training DT-Mem ({algo.config.memory_slots} slots, "
-            f"{'memory' if algo.config.use_memory else 'no memory'}) on "
+            f"{_memory_words(algo.config)}) on "
             f"{', '.join(dataset_ids)}: {counts['trainable']:,} parameters, "
             f"{steps - done} steps on {device}"
         )
@@ -611,3 +620,10 @@ def _versions() -> dict[str, str]:
         except PackageNotFoundError:
             versions[package] = "not installed"
     return versions
+
+
+def _memory_words(config: Any) -> str:
+    """``memory``, ``episode memory`` or ``no memory``, for the training header."""
+    if not config.use_memory:
+        return "no memory"
+    return "episode memory" if config.memory_scope == "episode" else "memory"

@@ -30,7 +30,7 @@ from .prefetch import Prefetcher
 from .sampler import TrajectorySampler
 from .task import TaskArrays
 
-__all__ = ["MultiTaskReplayBuffer"]
+__all__ = ["MultiTaskReplayBuffer", "default_sampler_seed"]
 
 _READ_ONLY = "MultiTaskReplayBuffer is read-only (offline data loaded with load_minari)"
 
@@ -110,9 +110,7 @@ class MultiTaskReplayBuffer(ReplayBuffer):
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
         if pin_memory and prefetch == 0:
             raise ValueError("pin_memory needs prefetch >= 1 (batches are pinned ahead of use)")
-        if seed is None:
-            seed = int(np.random.randint(2**31 - 1)) + _rank()
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(default_sampler_seed() if seed is None else seed)
         self._sampler = TrajectorySampler(tasks, frame_stack, sampling, rng, uint8_batches)
         self._tasks = list(tasks)
         self._frame_stack = frame_stack
@@ -220,6 +218,13 @@ class MultiTaskReplayBuffer(ReplayBuffer):
     @classmethod
     def load(cls, *args: Any, **kwargs: Any) -> NoReturn:
         raise TypeError(f"{_READ_ONLY}; build it with d3rlpy_dtmem.data.load_minari")
+
+
+def default_sampler_seed() -> int:
+    """A batch sampler's seed drawn from numpy's global generator (so ``d3rlpy.seed``
+    fixes it), plus the process's rank under DDP (ranks seeded alike draw different
+    batches)."""
+    return int(np.random.randint(2**31 - 1)) + _rank()
 
 
 def _rank() -> int:

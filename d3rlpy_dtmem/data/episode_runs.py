@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from d3rlpy.dataset import FrameStackTrajectorySlicer, ReplayBufferBase, TrajectoryMiniBatch
 
+from .buffer import default_sampler_seed
 from .sampler import TrajectorySampler
 from .task import TaskArrays
 
@@ -28,7 +29,8 @@ class EpisodeRuns:
         segments: segments of each run that are trained.
         burn_in: segments before them that only carry the memory in.
         seed: seed of the run sampler of a plain buffer; ``None`` draws it from numpy's
-            global generator (so ``d3rlpy.seed`` makes it reproducible).
+            global generator (so ``d3rlpy.seed`` makes it reproducible; under DDP the rank
+            is added).
     """
 
     def __init__(
@@ -45,9 +47,7 @@ class EpisodeRuns:
                     "with d3rlpy_dtmem.data.load_minari(..., frame_stack=n) instead"
                 )
             task = TaskArrays.from_episodes("dataset", dataset.episodes)
-            if seed is None:
-                seed = int(np.random.randint(2**31 - 1))
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(default_sampler_seed() if seed is None else seed)
             self._sampler = TrajectorySampler([task], 1, "balanced", rng)
 
     @property

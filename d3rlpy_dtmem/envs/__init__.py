@@ -1,5 +1,6 @@
 """Environment factories matching the converted datasets: Atari (DQN protocol), Meta-World;
-and the one loop that plays episodes (:mod:`.episodes`)."""
+the T-maze memory task (:mod:`.tmaze`); and the one loop that plays episodes
+(:mod:`.episodes`)."""
 
 from .atari import atari_games, check_atari_game, make_atari, minimal_action_set
 from .episodes import (
@@ -17,6 +18,7 @@ from .metaworld import (
     metaworld_success_rate,
     metaworld_tasks,
 )
+from .tmaze import TMAZE_ENV_ID, TMazeEnv, tmaze_dataset
 
 __all__ = [
     "atari_games",
@@ -34,4 +36,7 @@ __all__ = [
     "play_together",
     "RandomPolicy",
     "StatefulWrapperPolicy",
+    "TMAZE_ENV_ID",
+    "TMazeEnv",
+    "tmaze_dataset",
 ]

@@ -6,7 +6,9 @@ The activity of slot n at step t is the write weight ``w_t[n] * beta_t[n]`` of
 :class:`~d3rlpy_dtmem.nn.MemoryRead` (address times write strength; the share of
 the step's value added to the slot), computed on the window the agent acted on at step t
 (the last K steps up to t) with the action it then took. Plotted as a slot x step heatmap
-it is the paper's Figure 8.
+it is the paper's Figure 8. With ``memory_scope="episode"`` the window of step t is its
+segment up to t and the memory is the one earlier segments left, as when the agent acted:
+the heatmap shows one memory over the whole episode.
 """
 
 import dataclasses
@@ -120,6 +122,8 @@ def memory_activity(algo: "DTMem", trajectory: Trajectory, batch_size: int = 64)
     rows = []
     try:
         impl.modules.set_eval()
+        if impl.segment_length is not None:  # the episode scope: one run of segments
+            return _episode_activity(algo, trajectory, captured)
         for start in range(0, len(trajectory), batch_size):
             steps = np.arange(start, min(len(trajectory), start + batch_size))
             windows = _windows_ending_at(trajectory, steps, algo.config.context_size)
@@ -130,3 +134,22 @@ def memory_activity(algo: "DTMem", trajectory: Trajectory, batch_size: int = 64)
     finally:
         hook.remove()
     return np.concatenate(rows)
+
+
+def _episode_activity(algo: "DTMem", trajectory: Trajectory, captured: list) -> NDArray:
+    """Episode scope: the whole trajectory as one run of segments, padded to whole ones."""
+    context = algo.impl.segment_length
+    steps = len(trajectory)
+    padded = -(-steps // context) * context
+    index = np.minimum(np.arange(padded), steps - 1)[None]  # (1, L)
+    valid = (np.arange(padded) < steps)[None]
+    arrays = (
+        trajectory.observations,
+        trajectory.actions,
+        trajectory.returns_to_go,
+        trajectory.timesteps,
+    )
+    inputs = [*(gather(array, index, valid) for array in arrays), valid.astype(np.float32)]
+    with torch.no_grad():
+        algo.impl.forward(windows_to_torch(algo, *inputs))
+    return captured[0][0, :steps].cpu().numpy()
