@@ -152,4 +152,5 @@ def _episode_activity(algo: "DTMem", trajectory: Trajectory, captured: list) -> 
     inputs = [*(gather(array, index, valid) for array in arrays), valid.astype(np.float32)]
     with torch.no_grad():
         algo.impl.forward(windows_to_torch(algo, *inputs))
-    return captured[0][0, :steps].cpu().numpy()
+    # one capture per segment (content addressing runs them in turn), or one for the run
+    return torch.cat(captured, dim=1)[0, :steps].cpu().numpy()

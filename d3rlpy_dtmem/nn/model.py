@@ -15,7 +15,7 @@ from torch import nn
 
 from ..targets import NUM_REWARD_CLASSES, num_return_bins
 from .heads import MLPHead
-from .memory import WorkingMemory
+from .memory import MemoryRead, WorkingMemory
 from .tokens import (
     MEMORY_ADDRESS_TOKEN,
     MEMORY_WRITE_TOKEN,
@@ -155,13 +155,7 @@ class DTMemModel(nn.Module):
         hidden = hidden.reshape(batch, steps, TOKENS_PER_STEP, -1)
         address = carried = None
         if self.memory is not None:
-            read = self.memory(
-                hidden[:, :, token_position(MEMORY_ADDRESS_TOKEN)],
-                hidden[:, :, token_position(MEMORY_WRITE_TOKEN)],
-                valid,
-                initial=memory,
-                carry=carry,
-            )
+            read = self._read_memory(hidden, valid, memory, segment, carry)
             hidden = hidden + read.output.unsqueeze(2)  # (B, L, 1, d): one read per step
             address, carried = read.address, read.memory
         predictions = {
@@ -169,6 +163,47 @@ class DTMemModel(nn.Module):
             for target, source in PREDICTED_FROM.items()
         }
         return DTMemOutput(**predictions, memory_address=address, memory=carried)
+
+
+    def _read_memory(
+        self,
+        hidden: torch.Tensor,
+        valid: torch.Tensor,
+        memory: torch.Tensor | None,
+        segment: int,
+        carry: bool,
+    ) -> MemoryRead:
+        """The memory's reads of every step of (B, L, 3, d) ``hidden``, from ``memory``.
+
+        Slot keys run the whole input at once (their gates do not depend on the memory).
+        Content addressing runs segment by segment, carrying the memory, so that its step
+        loop costs O(K) per step rather than O(L).
+        """
+        assert self.memory is not None
+        address_input = hidden[:, :, token_position(MEMORY_ADDRESS_TOKEN)]
+        write_input = hidden[:, :, token_position(MEMORY_WRITE_TOKEN)]
+        steps = valid.shape[1]
+        if self.memory.addressing != "content" or segment == steps:
+            return self.memory(address_input, write_input, valid, initial=memory, carry=carry)
+        reads = []
+        for start in range(0, steps, segment):
+            part = slice(start, start + segment)
+            last = start + segment == steps
+            reads.append(
+                self.memory(
+                    address_input[:, part],
+                    write_input[:, part],
+                    valid[:, part],
+                    initial=memory,
+                    carry=carry or not last,
+                )
+            )
+            memory = reads[-1].memory
+        output, address, write = (
+            torch.cat([getattr(read, name) for read in reads], dim=1)
+            for name in ("output", "address", "write")
+        )
+        return MemoryRead(output, address, write, memory if carry else None)
 
 
 def _init_weights(module: nn.Module) -> None:
