@@ -10,18 +10,19 @@ half-way through its own import (the algorithm imports those modules: importing 
 inside one of them would be circular). Then the finder removes itself.
 """
 
+import contextlib
 import importlib
 import importlib.abc
 import importlib.machinery
+import io
 import sys
 import threading
 from types import ModuleType
 from typing import Any
 
-from ._compat import import_gym_quietly
 from ._moved import MOVED_MODULES
 
-__all__ = ["register_with_d3rlpy"]
+__all__ = ["import_gym_quietly", "register_with_d3rlpy"]
 
 _ALGO_MODULE = "d3rlpy_dtmem.algo"
 _loading = threading.local()  # .depth: project modules (and d3rlpy) being executed
@@ -33,6 +34,17 @@ def register_with_d3rlpy() -> None:
         _import_algo()
     elif not any(isinstance(finder, _Watcher) for finder in sys.meta_path):
         sys.meta_path.insert(0, _Watcher())
+
+
+def import_gym_quietly() -> None:
+    """Imports the old ``gym`` package with its stderr notice silenced.
+
+    d3rlpy imports ``gym`` at import time; under numpy 2, ``gym_notices`` then prints a
+    multi-line "Gym has been unmaintained" banner. This project never uses old-gym code
+    paths, so the banner is only noise. Import errors still propagate.
+    """
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.suppress(ImportError):
+        import gym  # noqa: F401
 
 
 def _import_algo() -> None:

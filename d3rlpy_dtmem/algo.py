@@ -34,6 +34,7 @@ from .inference import ExpertReturnMixin
 from .logger_adapters import AdapterCheckpointFactory
 from .nn import create_dtmem_model
 from .nn.memory import MEMORY_ADDRESSING
+from .rewards import REWARD_TRANSFORMS
 
 __all__ = [
     "DTMem",
@@ -132,6 +133,13 @@ class DTMemConfig(TransformerConfig):
             discrete actions (returns are rounded and clipped to it).
         action_type (str): ``"auto"`` (decided by the dataset), ``"discrete"`` or
             ``"continuous"``.
+        reward_transform (str): How the training data's rewards were made from the
+            environment's: ``"none"`` or ``"clip"`` (to [-1, 1], DQN-Replay). Evaluation with
+            a fixed target return subtracts the environment's rewards transformed the same
+            way, so the target is spent in the units the returns-to-go were trained in.
+            ``"auto"``: decided by the dataset that first trains the model (its
+            ``reward_transform``, e.g. from ``load_minari``'s metadata; ``"none"`` for
+            buffers without one), and saved with it.
         compile_graph (bool): Flag to enable JIT compilation and CUDAGraph (d3rlpy's flag).
             CUDA only: on a CPU device d3rlpy ignores it and the update runs eagerly.
         autocast_dtype (str | None): ``"bfloat16"`` runs the forward pass of training
@@ -163,6 +171,7 @@ class DTMemConfig(TransformerConfig):
     return_loss_weight: float = 1.0
     return_range: tuple[int, int] = (-20, 100)
     action_type: str = "auto"
+    reward_transform: str = "auto"
     compile_graph: bool = False
     autocast_dtype: str | None = None
 
@@ -170,6 +179,7 @@ class DTMemConfig(TransformerConfig):
         self.return_range = (int(self.return_range[0]), int(self.return_range[1]))
         checks = {
             "action_type": self.action_type in ACTION_TYPES,
+            "reward_transform": self.reward_transform in ("auto", *REWARD_TRANSFORMS),
             "context_size": self.context_size > 0,
             "max_timestep": self.max_timestep > 0,
             "memory_slots": self.memory_slots > 0,
@@ -198,6 +208,12 @@ class DTMemConfig(TransformerConfig):
                 "GLOBAL encoding reads a window's last timestep, which a segment being played "
                 "does not know yet)"
             )
+
+    @property
+    def evaluation_reward_transform(self) -> str:
+        """The transform evaluation applies to the environment's rewards (``"auto"`` before
+        any training data decided it: ``"none"``)."""
+        return "none" if self.reward_transform == "auto" else self.reward_transform
 
     def create(self, device: DeviceArg = False, enable_ddp: bool = False) -> "DTMem":
         return DTMem(self, device, enable_ddp)
@@ -271,6 +287,7 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
 
     def fit(self, dataset: ReplayBufferBase, n_steps: int, **kwargs: Any) -> None:  # type: ignore[override]
         self._resolve_action_type(dataset.dataset_info.action_space == ActionSpace.DISCRETE)
+        self._resolve_reward_transform(dataset)
         self._check_dataset_fits(dataset)
         if self._config.memory_scope == "episode":
             from .data.episode_runs import EpisodeRuns  # the data machinery, when needed
@@ -321,6 +338,7 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
 
     def build_with_dataset(self, dataset: ReplayBufferBase) -> None:
         self._resolve_action_type(dataset.dataset_info.action_space == ActionSpace.DISCRETE)
+        self._resolve_reward_transform(dataset)
         super().build_with_dataset(dataset)  # type: ignore[arg-type]
 
     def build_with_env(self, env: GymEnv) -> None:
@@ -340,6 +358,20 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
                 f"DTMem.fit: the dataset has observations {shape} and {size} {kind} actions, "
                 f"the model was built for observations {tuple(self._impl.observation_shape)} "
                 f"and {self._impl.action_size} {kind} actions"
+            )
+
+    def _resolve_reward_transform(self, dataset: ReplayBufferBase) -> None:
+        """Fixes ``reward_transform`` from the data (``"auto"``), or checks that a dataset
+        that declares one agrees with the model's."""
+        declared = getattr(dataset, "reward_transform", None)
+        current = self._config.reward_transform
+        if current == "auto":
+            transform = declared or "none"
+            self._config = dataclasses.replace(self._config, reward_transform=transform)
+        elif declared is not None and declared != current:
+            raise ValueError(
+                f"DTMem: the data's rewards are reward_transform={declared!r} but the model "
+                f"was trained on {current!r} rewards (its returns-to-go are in those units)"
             )
 
     def _resolve_action_type(self, discrete: bool) -> None:

@@ -7,7 +7,8 @@ A action entries (1 action index when discrete).
 ``StatefulTransformerWrapper`` keeps (the last K observations, actions, returns-to-go and
 timesteps, left-padded with zeros and masked), with the same conventions: timesteps start at
 1 and stop at ``max_timestep``, the action of the current step is a zero placeholder, and a
-fixed target return is decreased by every reward received. With a greedy action sampler it
+fixed target return is decreased by every reward received (transformed as the training
+rewards were: :mod:`d3rlpy_dtmem.rewards`). With a greedy action sampler it
 therefore chooses the actions the stock wrapper chooses, but for n episodes per model call.
 With ``target_return=None`` or ``"expert"`` it samples each step's return-to-go instead
 (:mod:`d3rlpy_dtmem.expert`). :class:`ExpertReturnMixin` gives DT-Mem's ``as_stateful_wrapper``
@@ -37,6 +38,7 @@ from d3rlpy.types import NDArray
 from ._moved import renamed_names
 from .data.windows import gather, window_steps
 from .expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target
+from .rewards import transform_rewards
 
 if TYPE_CHECKING:
     from .algo import DTMem
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BatchedTransformerPolicy",
     "ExpertReturnMixin",
+    "RewardTransformWrapper",
     "SingleEpisodeWrapper",
     "EpisodeWindows",
     "default_action_sampler",
@@ -287,7 +290,9 @@ class BatchedTransformerPolicy:
         ring = self._ring
         ring.steps[index] += 1
         newest = ring.newest(index)
-        self._return_rest[index] -= rewards
+        # in the units of the training returns-to-go (e.g. clipped, for DQN-Replay data)
+        transform = self._algo.config.evaluation_reward_transform
+        self._return_rest[index] -= transform_rewards(rewards, transform)
         ring.observations[newest] = observations
         ring.actions[newest] = 0.0  # placeholder: a_t is being chosen
         ring.returns_to_go[newest + (0,)] = self._return_rest[index]
@@ -339,6 +344,26 @@ class SingleEpisodeWrapper:
         self._policy.reset()
 
 
+class RewardTransformWrapper:
+    """A stateful wrapper that hands ``wrapped`` the rewards transformed into the training
+    data's units (:mod:`d3rlpy_dtmem.rewards`), so that d3rlpy's own wrapper decreases its
+    target return as the returns-to-go were trained."""
+
+    def __init__(self, wrapped: Any, transform: str):
+        self._wrapped = wrapped
+        self._transform = transform
+
+    @property
+    def wrapped(self) -> Any:
+        return self._wrapped
+
+    def predict(self, x: NDArray, reward: float) -> Any:
+        return self._wrapped.predict(x, float(transform_rewards(reward, self._transform)))
+
+    def reset(self) -> None:
+        self._wrapped.reset()
+
+
 class ExpertReturnMixin:
     """Adds expert-return inference to d3rlpy's ``as_stateful_wrapper``; mixed into
     :class:`~d3rlpy_dtmem.DTMem`."""
@@ -366,9 +391,11 @@ class ExpertReturnMixin:
             rng: expert mode: generator (or seed) of the return sampling.
 
         Returns:
-            d3rlpy's ``StatefulTransformerWrapper`` for a fixed target in the window scope,
-            else a :class:`~d3rlpy_dtmem.inference.SingleEpisodeWrapper` (expert returns, or
-            ``memory_scope="episode"``, whose memory d3rlpy's wrapper would not carry).
+            d3rlpy's ``StatefulTransformerWrapper`` for a fixed target in the window scope
+            (inside a :class:`RewardTransformWrapper` when the training rewards were
+            transformed), else a :class:`~d3rlpy_dtmem.inference.SingleEpisodeWrapper`
+            (expert returns, or ``memory_scope="episode"``, whose memory d3rlpy's wrapper
+            would not carry).
         """
         algo: Any = self
         episode_scope = algo.config.memory_scope == "episode"
@@ -377,7 +404,9 @@ class ExpertReturnMixin:
             return SingleEpisodeWrapper(policy)
         if not is_expert_target(target_return):
             stock = super().as_stateful_wrapper  # type: ignore[misc]
-            return stock(float(target_return), action_sampler)  # type: ignore[arg-type]
+            wrapper = stock(float(target_return), action_sampler)  # type: ignore[arg-type]
+            transform = algo.config.evaluation_reward_transform
+            return wrapper if transform == "none" else RewardTransformWrapper(wrapper, transform)
         sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng))
         return SingleEpisodeWrapper(
             BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)

@@ -31,8 +31,11 @@ def train_cartpole_dtmem(steps: int = 60, **overrides):
     return algo
 
 
-def write_cartpole_dataset(dataset_id: str, episodes: int = 4, seed: int = 0) -> str:
-    """Scripted CartPole episodes as a Minari dataset (4 float observations, 2 actions)."""
+def write_cartpole_dataset(
+    dataset_id: str, episodes: int = 4, seed: int = 0, metadata: dict | None = None
+) -> str:
+    """Scripted CartPole episodes as a Minari dataset (4 float observations, 2 actions),
+    with optional extra ``metadata``."""
     from minari.data_collector import EpisodeBuffer
 
     from d3rlpy_dtmem.convert import write_minari_dataset
@@ -66,5 +69,6 @@ def write_cartpole_dataset(dataset_id: str, episodes: int = 4, seed: int = 0) ->
         [buffers],
         observation_space=env.observation_space,
         action_space=env.action_space,
+        metadata=metadata,
     )
     return dataset_id

@@ -66,6 +66,7 @@ def test_round_trip_is_exact(replay):
     assert metadata["checkpoints"] == sorted(replay.file_rows)
     assert metadata["minimal_action_set"] == list(minimal_action_set(GAME))
     assert metadata["frame_stack"] == 4 and metadata["jpeg_encoding"] is False
+    assert metadata["reward_transform"] == "clip"  # DQN stored clipped rewards
     assert "gs://atari-replay-datasets/dqn/Assault/1" in metadata["source"]
 
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..envs.atari import ATARI_ENV_ID, DQN_MAX_EPISODE_STEPS, FRAME_STACK
+from ..rewards import REWARD_TRANSFORM_KEY
 from .dqn_replay import (
     CutFragment,
     DQNReplayError,
@@ -306,6 +307,7 @@ def _metadata(job: AtariConversion, max_transitions: int | None, step_cap: int) 
         "env_factory": f"d3rlpy_dtmem.envs.make_atari({job.game!r})",
         "minimal_action_set": list(minimal_action_set(job.game)),
         "frame_stack": FRAME_STACK,
+        REWARD_TRANSFORM_KEY: "clip",  # DQN stored rewards clipped to [-1, 1]
         "final_observation": "last frame repeated (the one after a terminal is not stored)",
         "truncation_at_steps": step_cap,
     }

@@ -25,6 +25,7 @@ from d3rlpy.dataset import (
     TrajectoryMiniBatch,
 )
 
+from ..rewards import check_reward_transform
 from .pinned import pin_batch
 from .prefetch import Prefetcher
 from .sampler import TrajectorySampler
@@ -88,6 +89,8 @@ class MultiTaskReplayBuffer(ReplayBuffer):
             :mod:`.pinned`). Needs ``prefetch >= 1``; without CUDA it does nothing.
         uint8_batches: keep uint8 frames uint8 in trajectory batches (4x less memory and
             host-to-device traffic; d3rlpy converts them to float on the device).
+        reward_transform: how the rewards were made from the environment's (``"none"``,
+            ``"clip"``); recorded so that evaluation spends target returns in these units.
         seed: seed of the batch sampler; ``None`` draws it from numpy's global generator, so
             ``d3rlpy.seed(n)`` before building the buffer makes batches reproducible (under
             DDP the rank is added, so that ranks seeded alike sample different batches).
@@ -105,6 +108,7 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         uint8_batches: bool = False,
         seed: int | None = None,
         pin_memory: bool = False,
+        reward_transform: str = "none",
     ):
         if prefetch < 0:
             raise ValueError(f"prefetch must be >= 0, got {prefetch}")
@@ -117,6 +121,7 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         self._sampling = sampling
         self._prefetch = prefetch
         self._pin_memory = pin_memory
+        self._reward_transform = check_reward_transform(reward_transform)
         self._prefetcher: Prefetcher[TrajectoryMiniBatch] | None = None
         self._prefetch_key: tuple[int, ...] | None = None
         episodes: list[Episode] = [ep for task in self._tasks for ep in task.episodes()]
@@ -151,6 +156,12 @@ class MultiTaskReplayBuffer(ReplayBuffer):
     def tasks(self) -> list[TaskArrays]:
         """The tasks' arrays."""
         return list(self._tasks)
+
+    @property
+    def reward_transform(self) -> str:
+        """How the tasks' rewards were made from the environment's (``"none"``, ``"clip"``;
+        :mod:`d3rlpy_dtmem.rewards`)."""
+        return self._reward_transform
 
     @property
     def frame_stack(self) -> int:

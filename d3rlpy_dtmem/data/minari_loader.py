@@ -21,6 +21,7 @@ from d3rlpy.types import NDArray
 from gymnasium import spaces
 
 from ..convert.minari_io import minari_root
+from ..rewards import REWARD_TRANSFORM_KEY, check_reward_transform
 from .buffer import MultiTaskReplayBuffer
 from .mmap_store import mapped_task
 from .multitask import check_sampling
@@ -55,6 +56,10 @@ def load_minari(
         dataset_ids: a dataset id, or several (one per task: game, Meta-World task...).
         frame_stack: observations stacked per step; ``None`` takes the datasets' metadata
             ``frame_stack`` (which must then agree), or 1 where it is absent.
+
+    The datasets' metadata ``reward_transform`` (``"clip"`` for DQN-Replay conversions,
+    ``"none"`` where absent) must agree; the buffer's :attr:`reward_transform` tells
+    ``DTMem.fit`` in which units the returns-to-go are (see :mod:`d3rlpy_dtmem.rewards`).
         sampling: ``"balanced"`` (every task the same share of every batch) or
             ``"proportional"`` (to steps); every batch holds every task either way.
         prefetch: batches prepared ahead in a background thread (0: none).
@@ -88,6 +93,8 @@ def load_minari(
     for dataset_id, dataset in zip(ids, datasets, strict=True):
         _check_spaces(dataset_id, dataset, ids[0], datasets[0])
     n_frames = _resolve_frame_stack(frame_stack, ids, datasets)
+    reward_transform = _agreed_metadata(REWARD_TRANSFORM_KEY, "none", ids, datasets)
+    check_reward_transform(reward_transform)
     tasks = [_read_task(i, d, mmap_dir) for i, d in zip(ids, datasets, strict=True)]
     action_space = datasets[0].action_space
     discrete = isinstance(action_space, spaces.Discrete)
@@ -101,6 +108,7 @@ def load_minari(
         uint8_batches=uint8_batches,
         seed=seed,
         pin_memory=pin_memory,
+        reward_transform=reward_transform,
     )
 
 
@@ -173,15 +181,19 @@ def _describe(space: Any) -> str:
     return key[0]
 
 
+def _agreed_metadata(key: str, default: Any, ids: list[str], datasets: list[Any]) -> Any:
+    """The datasets' common metadata value of ``key`` (``default`` where absent)."""
+    found = {
+        i: _plain(d.storage.metadata.get(key, default)) for i, d in zip(ids, datasets, strict=True)
+    }
+    if len(set(found.values())) > 1:
+        raise ValueError(f"datasets disagree on metadata {key!r}: {found}")
+    return found[ids[0]]
+
+
 def _resolve_frame_stack(frame_stack: int | None, ids: list[str], datasets: list[Any]) -> int:
     if frame_stack is None:
-        found = {
-            i: _plain(d.storage.metadata.get(FRAME_STACK_KEY, 1))
-            for i, d in zip(ids, datasets, strict=True)
-        }
-        if len(set(found.values())) > 1:
-            raise ValueError(f"datasets disagree on metadata {FRAME_STACK_KEY!r}: {found}")
-        frame_stack = found[ids[0]]
+        frame_stack = _agreed_metadata(FRAME_STACK_KEY, 1, ids, datasets)
     if isinstance(frame_stack, bool) or int(frame_stack) != frame_stack or frame_stack < 1:
         raise ValueError(f"frame_stack must be an integer >= 1, got {frame_stack!r}")
     return int(frame_stack)

@@ -164,7 +164,6 @@ class DTMemModel(nn.Module):
         }
         return DTMemOutput(**predictions, memory_address=address, memory=carried)
 
-
     def _read_memory(
         self,
         hidden: torch.Tensor,
