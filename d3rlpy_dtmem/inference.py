@@ -37,7 +37,14 @@ from d3rlpy.types import NDArray
 
 from ._moved import renamed_names
 from .data.windows import gather, window_steps
-from .expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target
+from .expert import (
+    DEFAULT_KAPPA,
+    DEFAULT_RETURN_SAMPLES,
+    DEFAULT_RETURN_TEMPERATURE,
+    ReturnSampler,
+    TopPercentileActionSampler,
+    is_expert_target,
+)
 from .rewards import transform_rewards
 
 if TYPE_CHECKING:
@@ -118,11 +125,17 @@ class _StepRing:
         )
 
 
-def default_action_sampler(algo: "DTMem") -> TransformerActionSampler:
-    """d3rlpy's default: softmax sampling for discrete actions, the action itself otherwise."""
-    if algo.impl.discrete:
-        return SoftmaxTransformerActionSampler()
-    return IdentityTransformerActionSampler()
+def default_action_sampler(
+    algo: "DTMem", expert: bool = False, rng: np.random.Generator | None = None
+) -> TransformerActionSampler:
+    """d3rlpy's default: softmax sampling for discrete actions, the action itself otherwise;
+    with expert returns, Multi-Game DT's sampling among the upper half of the action logits
+    (:class:`~d3rlpy_dtmem.expert.TopPercentileActionSampler`, drawing from ``rng``)."""
+    if not algo.impl.discrete:
+        return IdentityTransformerActionSampler()
+    if expert:
+        return TopPercentileActionSampler(rng=rng or np.random.default_rng())
+    return SoftmaxTransformerActionSampler()
 
 
 def windows_to_torch(
@@ -170,7 +183,8 @@ class BatchedTransformerPolicy:
         target_return: a fixed target return (env units), or ``None`` / ``"expert"`` for
             expert-return inference (discrete models only).
         action_sampler: d3rlpy action sampler applied to each episode's model output
-            (default: :func:`default_action_sampler`).
+            (default: :func:`default_action_sampler`; in expert mode Multi-Game DT's
+            top-50%-of-logits sampling).
         return_sampler: samples return classes in expert mode (default:
             :class:`~d3rlpy_dtmem.expert.ReturnSampler` with its defaults).
     """
@@ -194,8 +208,10 @@ class BatchedTransformerPolicy:
                 "expert-return inference needs a discrete-action model; give a target return"
             )
         self._target = 0.0 if self._expert else float(target_return)  # type: ignore[arg-type]
-        self._action_sampler = action_sampler or default_action_sampler(algo)
         self._return_sampler = return_sampler or ReturnSampler()
+        self._action_sampler = action_sampler or default_action_sampler(
+            algo, self._expert, self._return_sampler.rng
+        )
         self._episodes = episodes
         self._ring: _StepRing | None = None  # allocated at the first observation
         self._segmented = algo.impl.segment_length is not None  # the episode scope
@@ -374,8 +390,9 @@ class ExpertReturnMixin:
         action_sampler: TransformerActionSampler | None = None,
         *,
         kappa: float = DEFAULT_KAPPA,
-        temperature: float = 1.0,
+        temperature: float = DEFAULT_RETURN_TEMPERATURE,
         rng: np.random.Generator | int | None = None,
+        return_samples: int = DEFAULT_RETURN_SAMPLES,
     ) -> Any:
         """A stateful wrapper for ``evaluate_transformer_with_environment``.
 
@@ -385,10 +402,14 @@ class ExpertReturnMixin:
                 return distribution (discrete models; see
                 :mod:`d3rlpy_dtmem.expert`).
             action_sampler: d3rlpy action sampler (default: softmax sampling for discrete
-                actions, identity for continuous ones).
-            kappa: expert mode: weight of the optimality prior.
-            temperature: expert mode: temperature of the return distribution.
-            rng: expert mode: generator (or seed) of the return sampling.
+                actions, identity for continuous ones; in expert mode, sampling among the
+                upper half of the action logits, as Multi-Game DT).
+            kappa: expert mode: weight of the optimality prior (Multi-Game DT: 10).
+            temperature: expert mode: temperature of the return distribution (Multi-Game
+                DT: 0.75).
+            rng: expert mode: generator (or seed) of the return and action sampling.
+            return_samples: expert mode: returns drawn per step, the highest kept
+                (Multi-Game DT: 128).
 
         Returns:
             d3rlpy's ``StatefulTransformerWrapper`` for a fixed target in the window scope
@@ -407,7 +428,7 @@ class ExpertReturnMixin:
             wrapper = stock(float(target_return), action_sampler)  # type: ignore[arg-type]
             transform = algo.config.evaluation_reward_transform
             return wrapper if transform == "none" else RewardTransformWrapper(wrapper, transform)
-        sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng))
+        sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng), return_samples)
         return SingleEpisodeWrapper(
             BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)
         )

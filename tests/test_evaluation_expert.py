@@ -10,6 +10,7 @@ from helpers import synthetic_dataset, tiny_config
 from d3rlpy_dtmem.evaluation import (
     ReturnSampler,
     SingleEpisodeWrapper,
+    TopPercentileActionSampler,
     is_expert_target,
     tilt_return_logits,
 )
@@ -32,12 +33,44 @@ def test_tilt_matches_a_naive_loop():
 
 def test_sampler_follows_the_tilted_softmax():
     logits = np.log(np.array([[0.5, 0.3, 0.2]]))
-    sampler = ReturnSampler(kappa=1.0, temperature=1.0, rng=np.random.default_rng(0))
+    sampler = ReturnSampler(kappa=1.0, temperature=1.0, rng=np.random.default_rng(0), samples=1)
     draws = sampler(np.repeat(logits, 20_000, axis=0))
     tilted = np.array([0.5, 0.3 * np.exp(0.5), 0.2 * np.exp(1.0)])
     np.testing.assert_allclose(
         np.bincount(draws, minlength=3) / 20_000, tilted / tilted.sum(), atol=0.015
     )
+
+
+def test_best_of_n_keeps_the_highest_of_n_draws():
+    """P(max of N draws <= k) = F(k)^N, F the tilted softmax's distribution function."""
+    logits = np.log(np.array([[0.5, 0.3, 0.2]]))
+    sampler = ReturnSampler(kappa=0.0, temperature=1.0, rng=np.random.default_rng(1), samples=4)
+    draws = sampler(np.repeat(logits, 20_000, axis=0))
+    below = np.cumsum([0.5, 0.3, 0.2]) ** 4
+    expected = np.diff(np.concatenate([[0.0], below]))
+    np.testing.assert_allclose(np.bincount(draws, minlength=3) / 20_000, expected, atol=0.015)
+    with pytest.raises(ValueError, match="samples must be an integer >= 1"):
+        ReturnSampler(samples=0)
+
+
+def test_multi_game_dt_defaults():
+    sampler = ReturnSampler()
+    assert (sampler.kappa, sampler.temperature, sampler.samples) == (10.0, 0.75, 128)
+    assert TopPercentileActionSampler().percentile == 50.0
+
+
+def test_top_percentile_action_sampling_keeps_the_likelier_actions():
+    logits = np.log(np.array([0.1, 0.4, 0.2, 0.3]))
+    rng = np.random.default_rng(0)
+    top_half = TopPercentileActionSampler(50.0, rng=rng)
+    counts = np.bincount([top_half(logits) for _ in range(8000)], minlength=4) / 8000
+    np.testing.assert_allclose(counts, [0, 4 / 7, 0, 3 / 7], atol=0.02)
+    every = TopPercentileActionSampler(0.0, rng=rng)
+    counts = np.bincount([every(logits) for _ in range(8000)], minlength=4) / 8000
+    np.testing.assert_allclose(counts, [0.1, 0.4, 0.2, 0.3], atol=0.02)
+    assert TopPercentileActionSampler(99.0, rng=rng)(np.zeros(5)) in range(5)  # all tied
+    with pytest.raises(ValueError, match="percentile must be in"):
+        TopPercentileActionSampler(100.0)
 
 
 def test_large_kappa_picks_the_highest_return_and_zero_kappa_the_model_s():
@@ -46,7 +79,7 @@ def test_large_kappa_picks_the_highest_return_and_zero_kappa_the_model_s():
     logits[:, 2] = 10.0
     rng = np.random.default_rng(0)
     assert (ReturnSampler(kappa=1000.0, rng=rng)(logits) == 120).all()
-    assert (ReturnSampler(kappa=0.0, rng=rng)(logits) == 2).all()
+    assert (ReturnSampler(kappa=0.0, rng=rng, samples=1)(logits) == 2).all()
     # a small temperature makes the sampler greedy on the tilted logits
     flat = np.zeros((50, 121))
     assert (ReturnSampler(kappa=1.0, temperature=1e-3, rng=rng)(flat) == 120).all()

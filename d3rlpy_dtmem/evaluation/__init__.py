@@ -5,7 +5,13 @@ Importing it does not import matplotlib, ale-py or Meta-World (they load when us
 """
 
 from .._moved import renamed_names
-from ..expert import DEFAULT_KAPPA, ReturnSampler, is_expert_target, tilt_return_logits
+from ..expert import (
+    DEFAULT_KAPPA,
+    ReturnSampler,
+    TopPercentileActionSampler,
+    is_expert_target,
+    tilt_return_logits,
+)
 from ..inference import (
     BatchedTransformerPolicy,
     EpisodeWindows,
@@ -38,6 +44,7 @@ __all__ = [
     "ExpertReturnMixin",
     "Interval",
     "ReturnSampler",
+    "TopPercentileActionSampler",
     "SingleEpisodeWrapper",
     "TaskResult",
     "Trajectory",

@@ -22,7 +22,7 @@ from d3rlpy.types import NDArray
 
 from ..envs.atari import DQN_MAX_EPISODE_STEPS as ATARI_STEPS
 from ..envs.metaworld import MAX_EPISODE_STEPS as METAWORLD_STEPS
-from ..expert import DEFAULT_KAPPA
+from ..expert import DEFAULT_KAPPA, DEFAULT_RETURN_SAMPLES, DEFAULT_RETURN_TEMPERATURE
 from ..spaces import check_fits
 from .report import TaskResult
 from .rollouts import EvaluationResult, evaluate
@@ -230,7 +230,8 @@ def evaluate_envs(
     batched: bool = True,
     num_envs: int | None = None,
     kappa: float = DEFAULT_KAPPA,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_RETURN_TEMPERATURE,
+    return_samples: int = DEFAULT_RETURN_SAMPLES,
     show_progress: bool = True,
 ) -> list[TaskResult]:
     """Evaluates ``algo`` on each env and scores it as the env's kind scores (module table).
@@ -241,7 +242,7 @@ def evaluate_envs(
         seeds, episodes: evaluation seeds and episodes per seed.
         target_return: fixed target return, ``None`` / ``"expert"``. ``None`` means expert
             returns for discrete models and the env's default target for continuous ones.
-        batched, num_envs, kappa, temperature, show_progress: see
+        batched, num_envs, kappa, temperature, return_samples, show_progress: see
             :func:`~d3rlpy_dtmem.evaluation.evaluate`.
 
     Raises:
@@ -260,6 +261,7 @@ def evaluate_envs(
             stop_on_success=spec.stop_on_success,
             kappa=kappa,
             temperature=temperature,
+            return_samples=return_samples,
             show_progress=show_progress,
             desc=spec.label,
         )

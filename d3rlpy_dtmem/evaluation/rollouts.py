@@ -24,7 +24,12 @@ from d3rlpy.algos.transformer.action_samplers import TransformerActionSampler
 from d3rlpy.types import NDArray
 
 from ..envs.episodes import EpisodeStats, StatefulWrapperPolicy, play_together
-from ..expert import DEFAULT_KAPPA, ReturnSampler
+from ..expert import (
+    DEFAULT_KAPPA,
+    DEFAULT_RETURN_SAMPLES,
+    DEFAULT_RETURN_TEMPERATURE,
+    ReturnSampler,
+)
 from ..inference import BatchedTransformerPolicy
 
 if TYPE_CHECKING:
@@ -79,7 +84,8 @@ def evaluate(
     num_envs: int | None = None,
     stop_on_success: bool = False,
     kappa: float = DEFAULT_KAPPA,
-    temperature: float = 1.0,
+    temperature: float = DEFAULT_RETURN_TEMPERATURE,
+    return_samples: int = DEFAULT_RETURN_SAMPLES,
     show_progress: bool = True,
     desc: str = "evaluate",
 ) -> EvaluationResult:
@@ -99,7 +105,9 @@ def evaluate(
             episode at a time through the stateful wrapper.
         num_envs: most environments stepped together (default: all episodes at once).
         stop_on_success: end episodes at their first success (Meta-World).
-        kappa, temperature: expert mode: the return sampler's settings.
+        kappa, temperature, return_samples: expert mode: the return sampler's settings
+            (defaults: Multi-Game DT's, see :mod:`d3rlpy_dtmem.expert`). The default action
+            sampler of expert mode samples among the upper half of the action logits.
         show_progress: show a progress bar over episodes.
         desc: label of the progress bar.
 
@@ -115,7 +123,7 @@ def evaluate(
         raise ValueError(f"num_envs must be positive, got {num_envs}")
     starts = [episode_seed(seed, episode) for seed in seeds for episode in range(episodes)]
     # one generator for the sampled returns of expert mode, seeded by the evaluation seeds
-    sampler = ReturnSampler(kappa, temperature, np.random.default_rng(list(seeds)))
+    sampler = ReturnSampler(kappa, temperature, np.random.default_rng(list(seeds)), return_samples)
     count = min(num_envs or len(starts), len(starts)) if batched else 1
     start = time.perf_counter()  # building the environments counts
     envs = [EpisodeStats(env_factory(), stop_on_success) for _ in range(count)]
@@ -137,6 +145,7 @@ def evaluate(
                     kappa=kappa,
                     temperature=temperature,
                     rng=sampler.rng,
+                    return_samples=return_samples,
                 )
                 one = StatefulWrapperPolicy(wrapper)
                 stats = [play_together(one, envs, [seed], bar.update, steps)[0] for seed in starts]
