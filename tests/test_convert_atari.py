@@ -109,12 +109,29 @@ def test_episodes_at_the_step_cap_end_with_a_truncation(replay):
         assert bool(episode.terminations[-1]) == (length < 40)
 
 
-def test_max_transitions_keeps_a_prefix_of_whole_episodes(replay):
-    expected = replay.expected()
-    limit = len(expected[0].actions) + len(expected[1].actions) + 1
-    result = convert(replay, "--max-transitions", str(limit))
+def test_max_transitions_is_spread_over_the_checkpoints(replay):
+    """Each checkpoint gets an equal share of the budget left (unused shares carry over) and
+    gives its first whole episodes that fit: early and late behaviour both stay in the data."""
+    by_checkpoint = {k: replay.expected((k,)) for k in sorted(replay.file_rows)}
+    assert len(by_checkpoint) >= 3 and all(by_checkpoint.values())
+    budget = 3 * max(len(e.actions) for episodes in by_checkpoint.values() for e in episodes)
+    result = convert(replay, "--max-transitions", str(budget))
     assert result.exit_code == 0, result.output
-    assert_dataset_holds(DATASET, expected[:2])
+    kept, left = [], budget
+    for index, episodes in enumerate(by_checkpoint.values()):
+        share, taken = left // (len(by_checkpoint) - index), 0
+        for episode in episodes:
+            if taken + len(episode.actions) > share:
+                break
+            kept.append(episode)
+            taken += len(episode.actions)
+        left -= taken
+    dataset = assert_dataset_holds(DATASET, kept)
+    metadata = dataset.storage.metadata
+    steps = list(metadata["steps_per_checkpoint"])
+    assert sum(steps) == dataset.total_steps <= budget
+    assert sum(1 for s in steps if s > 0) >= 2, "more than the first checkpoint contributes"
+    assert "spread over the checkpoints" in metadata["budget"]
     too_small = convert(replay, "--max-transitions", "3", "--overwrite")
     assert too_small.exit_code != 0
     assert "no complete episode within --max-transitions 3" in too_small.output

@@ -68,7 +68,8 @@ def _int_ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, .
     "--max-transitions",
     type=click.IntRange(min=1),
     metavar="N",
-    help="Per dataset: stop before the first episode that would exceed N steps.",
+    help="Per dataset: at most N steps, spread over the checkpoints (each gets an equal "
+    "share of what is left, in whole episodes).",
 )
 @with_default(
     "--dataset-id", DEFAULT_DATASET_ID, "Minari dataset id; {game} and {run} are filled in."

@@ -14,7 +14,11 @@ What a converted dataset holds (a loader can rely on it):
   27,000 steps (DQN-Replay marks both as terminal).
 - complete episodes only, each from a reset to its terminal: fragments cut by a checkpoint
   file's boundary are dropped, never joined (see :mod:`.dqn_replay`).
-- with ``max_transitions``, the longest prefix of whole episodes with at most that many steps.
+- with ``max_transitions``, at most that many steps, spread over the selected checkpoints
+  (DQN's behaviour from near-random to expert, as the paper's data): each checkpoint, in
+  order, gets an equal share of the budget still left (what one does not use carries over
+  to the next) and contributes its first whole episodes that fit in its share. The steps
+  taken from each checkpoint are recorded in the metadata (``steps_per_checkpoint``).
 
 Peak memory is one block of frames plus the episodes of one chunk handed to the writer, a
 few hundred MB, whatever the number of checkpoints; a failed conversion leaves no dataset.
@@ -61,6 +65,10 @@ __all__ = [
 ]
 
 DEFAULT_DATASET_ID = "dqn-replay/{game}-run{run}-v0"
+BUDGET_RULE = (
+    "max_transitions spread over the checkpoints: each, in order, gets an equal share of the "
+    "budget left and contributes its first whole episodes that fit"
+)
 SOURCE = "DQN-Replay (Agarwal et al., 2020), gs://atari-replay-datasets/dqn/{game}/{run}"
 
 
@@ -220,7 +228,8 @@ def episode_buffer(
 class _EpisodeStream:
     """The run's checkpoints streamed as lists of ``EpisodeBuffer`` of ~``chunk_steps``
     steps, with the tally of what it produced: ``episodes``, ``steps``, ``dropped`` (cut
-    fragments), ``full`` (``max_transitions`` reached) and ``finished`` (streamed to the end).
+    fragments), ``full`` (a checkpoint's share of ``max_transitions`` reached),
+    ``per_checkpoint`` (steps taken from each) and ``finished`` (streamed to the end).
     """
 
     def __init__(
@@ -241,6 +250,7 @@ class _EpisodeStream:
         self.show_progress = show_progress
         self.episodes = self.steps = self.dropped = 0
         self.full = self.finished = False
+        self.per_checkpoint: dict[int, int] = {}
 
     def __iter__(self) -> Iterator[list["EpisodeBuffer"]]:
         from ..envs.atari import minimal_action_set
@@ -249,23 +259,27 @@ class _EpisodeStream:
         action_set = np.asarray(minimal_action_set(job.game), dtype=np.int64)
         chunk: list[EpisodeBuffer] = []
         pending = 0  # steps in chunk
-        for number in job.checkpoints:
-            for item in self._checkpoint_items(number, len(action_set)):
-                if isinstance(item, CutFragment):
-                    self.dropped += 1
-                    continue
-                steps = len(item.actions)
-                if self.max_transitions is not None and self.steps + steps > self.max_transitions:
-                    self.full = True
-                    break
-                chunk.append(episode_buffer(item, action_set, self.step_cap))
-                self.episodes, self.steps = self.episodes + 1, self.steps + steps
-                pending += steps
-                if pending >= self.chunk_steps:
-                    yield chunk
-                    chunk, pending = [], 0
-            if self.full:
-                break
+        for index, number in enumerate(job.checkpoints):
+            share = self._share(len(job.checkpoints) - index)
+            taken = 0
+            items = self._checkpoint_items(number, len(action_set))
+            with contextlib.closing(items):  # a share filled stops reading the checkpoint
+                for item in items:
+                    if isinstance(item, CutFragment):
+                        self.dropped += 1
+                        continue
+                    steps = len(item.actions)
+                    if share is not None and taken + steps > share:
+                        self.full = True
+                        break
+                    chunk.append(episode_buffer(item, action_set, self.step_cap))
+                    self.episodes, self.steps = self.episodes + 1, self.steps + steps
+                    taken += steps
+                    pending += steps
+                    if pending >= self.chunk_steps:
+                        yield chunk
+                        chunk, pending = [], 0
+            self.per_checkpoint[number] = taken
         if not self.episodes:  # raised here, inside the writer, which then cleans up
             limit = f" within --max-transitions {self.max_transitions}" if self.full else ""
             raise ValueError(
@@ -274,6 +288,12 @@ class _EpisodeStream:
             )
         self.finished = True
         yield chunk
+
+    def _share(self, checkpoints_left: int) -> int | None:
+        """The steps the next checkpoint may add: an equal share of the budget left."""
+        if self.max_transitions is None:
+            return None
+        return (self.max_transitions - self.steps) // checkpoints_left
 
     def _checkpoint_items(self, number: int, num_actions: int) -> Iterator[Any]:
         """The episodes and cut fragments of checkpoint ``number``, with a progress bar."""
@@ -294,10 +314,15 @@ class _EpisodeStream:
             yield from items
 
 
-def _metadata(job: AtariConversion, max_transitions: int | None, step_cap: int) -> dict:
+def _metadata(
+    job: AtariConversion, max_transitions: int | None, step_cap: int, stream: "_EpisodeStream"
+) -> dict:
     from ..envs.atari import minimal_action_set
 
     return {
+        "budget": BUDGET_RULE if max_transitions is not None else "every complete episode",
+        # steps taken from each of "checkpoints", in the same order
+        "steps_per_checkpoint": [stream.per_checkpoint.get(k, 0) for k in job.checkpoints],
         "game": job.game,
         "run": job.run,
         "checkpoints": list(job.checkpoints),
@@ -327,7 +352,8 @@ def convert_atari_run(
 
     Args:
         job: from :func:`plan_atari_conversion`.
-        max_transitions: stop before the first episode that would exceed this many steps.
+        max_transitions: at most this many steps, spread over the checkpoints (an equal
+            share of what is left for each, whole episodes; module docstring).
         overwrite: replace an existing dataset.
         step_cap: episodes of at least this many steps end with a truncation.
         block_rows: frames decompressed at a time.
@@ -353,7 +379,7 @@ def convert_atari_run(
         stream,
         observation_space=_observation_space(),
         action_space=_action_space(),
-        metadata=_metadata(job, max_transitions, step_cap),
+        metadata=lambda: _metadata(job, max_transitions, step_cap, stream),
         description=f"{job.game}, DQN-Replay run {job.run}, checkpoints {job.checkpoints}",
         algorithm_name="DQN (Dopamine), logged replay",
         overwrite=overwrite,
