@@ -318,10 +318,13 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
         """Updates the parameters with a mini-batch (d3rlpy's ``update``).
 
         On a CUDA device the batch is copied with ``non_blocking=True``, asynchronous when
-        its arrays are pinned (``load_minari(..., prefetch=n, pin_memory=True)``).
+        its arrays are pinned (``load_minari(..., prefetch=n, pin_memory=True)``). Batches of
+        uint8 frames (``load_minari``'s default) are used as they are when the observation
+        scaler turns them into floats on the device, and made float32 here otherwise.
         """
         impl = self._built_impl()
         self.prepare_training()
+        batch = self._float_unless_scaled(batch)
         if "cuda" not in str(self._device) or not isinstance(batch.observations, np.ndarray):
             return super().update(batch)
         config = self._config
@@ -335,6 +338,17 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
         loss = impl.update(torch_batch, self._grad_step)
         self._grad_step += 1
         return loss
+
+    def _float_unless_scaled(self, batch: TrajectoryMiniBatch) -> TrajectoryMiniBatch:
+        """d3rlpy's float32 observations where no observation scaler converts uint8 ones."""
+        observations = batch.observations
+        if self._config.observation_scaler is not None or not (
+            isinstance(observations, np.ndarray) and observations.dtype == np.uint8
+        ):
+            return batch
+        fields = {f.name: getattr(batch, f.name) for f in dataclasses.fields(TrajectoryMiniBatch)}
+        fields["observations"] = observations.astype(np.float32)
+        return TrajectoryMiniBatch(**fields)
 
     def build_with_dataset(self, dataset: ReplayBufferBase) -> None:
         self._resolve_action_type(dataset.dataset_info.action_space == ActionSpace.DISCRETE)

@@ -31,11 +31,28 @@ def test_dtmem_fits_two_frame_stacked_atari_like_tasks(tmp_path):
     # built from the stacked observation and the Minari action space (not the largest action)
     assert algo.impl.observation_shape == (4, 84, 84)
     assert algo.impl.action_size == 18 and algo.config.action_type == "discrete"
-    # uint8 batches train the same model
-    frames = load_minari(buffer.task_names, uint8_batches=True)
-    batch = frames.sample_trajectory_batch(8, algo.config.context_size)
+    # frames stay uint8 in batches by default (the pixel scaler makes them floats on the
+    # device); uint8_batches=False gives d3rlpy's float32
+    batch = buffer.sample_trajectory_batch(8, algo.config.context_size)
     assert batch.observations.dtype == np.uint8
     assert np.isfinite(algo.update(batch)["loss"])
+    floats = load_minari(buffer.task_names, uint8_batches=False, seed=3)
+    assert floats.sample_trajectory_batch(8, 5).observations.dtype == np.float32
+
+
+def test_uint8_batches_without_an_observation_scaler_are_made_float(tmp_path):
+    """A pixel model without scaler sees the float32 frames d3rlpy's batches would hold."""
+    ids = write_frame_tasks([[12, 7]])
+    frames = load_minari(ids, seed=0).sample_trajectory_batch(4, 5)
+    floats = load_minari(ids, uint8_batches=False, seed=0).sample_trajectory_batch(4, 5)
+    np.testing.assert_array_equal(frames.observations, floats.observations)
+    losses = []
+    for batch in (frames, floats):
+        d3rlpy.seed(0)
+        algo = tiny_config(pixel=True, observation_scaler=None).create()
+        algo.build_with_dataset(load_minari(ids))
+        losses.append(algo.update(batch)["loss"])
+    assert losses[0] == losses[1]
 
 
 def test_dtmem_fits_two_vector_tasks(tmp_path):

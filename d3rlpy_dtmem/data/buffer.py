@@ -87,8 +87,9 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         pin_memory: the prefetch thread copies each batch into pinned host memory, so that
             ``DTMem`` on a CUDA device copies it with ``non_blocking=True`` (see
             :mod:`.pinned`). Needs ``prefetch >= 1``; without CUDA it does nothing.
-        uint8_batches: keep uint8 frames uint8 in trajectory batches (4x less memory and
-            host-to-device traffic; d3rlpy converts them to float on the device).
+        uint8_batches: keep uint8 frames uint8 in trajectory batches (the default: 4x less
+            memory and host-to-device traffic; d3rlpy converts them to float on the device).
+            ``False``: d3rlpy's float32 batches.
         reward_transform: how the rewards were made from the environment's (``"none"``,
             ``"clip"``); recorded so that evaluation spends target returns in these units.
         seed: seed of the batch sampler; ``None`` draws it from numpy's global generator, so
@@ -105,7 +106,7 @@ class MultiTaskReplayBuffer(ReplayBuffer):
         frame_stack: int = 1,
         sampling: str = "balanced",
         prefetch: int = 0,
-        uint8_batches: bool = False,
+        uint8_batches: bool = True,
         seed: int | None = None,
         pin_memory: bool = False,
         reward_transform: str = "none",

@@ -45,7 +45,7 @@ def load_minari(
     frame_stack: int | None = None,
     sampling: str = "balanced",
     prefetch: int = 0,
-    uint8_batches: bool = False,
+    uint8_batches: bool = True,
     seed: int | None = None,
     pin_memory: bool = False,
     mmap_dir: str | os.PathLike | None = None,
@@ -63,8 +63,11 @@ def load_minari(
         sampling: ``"balanced"`` (every task the same share of every batch) or
             ``"proportional"`` (to steps); every batch holds every task either way.
         prefetch: batches prepared ahead in a background thread (0: none).
-        uint8_batches: keep uint8 frames uint8 in trajectory batches instead of d3rlpy's
-            float32 (same values on the device; 4x less memory and host-to-device traffic).
+        uint8_batches: keep uint8 frames uint8 in trajectory batches (the default: 4x less
+            memory and host-to-device traffic). d3rlpy's ``PixelObservationScaler`` turns
+            them into the same floats on the device, and ``DTMem`` without an observation
+            scaler converts them itself; ``False`` gives d3rlpy's float32 batches, for
+            other d3rlpy algorithms without a ``PixelObservationScaler``.
         seed: seed of the batch sampler (``None``: from numpy's global generator, plus the
             rank under DDP).
         pin_memory: prefetched batches in pinned memory, copied to a CUDA device without
