@@ -47,6 +47,8 @@ __all__ = [
 
 ACTION_TYPES = ("auto", "discrete", "continuous")
 MEMORY_SCOPES = ("window", "episode")
+# The balance loss's weight in the window scope (docs/memory.md, "Slot collapse").
+DEFAULT_MEMORY_BALANCE_WEIGHT = 0.1
 # Mixed precision of training updates: None (float32) or a torch dtype name. float16 is left
 # out: it would need a gradient scaler; bfloat16 has float32's range and needs none.
 AUTOCAST_DTYPES = (None, "bfloat16")
@@ -124,9 +126,11 @@ class DTMemConfig(TransformerConfig):
         memory_burn_in (int): Episode scope: segments before each training run that only
             carry the memory in (no gradient, no loss); runs that start later in an episode
             than this see the learned initial memory there instead.
-        memory_balance_weight (float): Weight of the slot-usage balance loss
+        memory_balance_weight (float | None): Weight of the slot-usage balance loss
             ``log N - I(step; slot)`` (0 when every step reads one slot and the batch's steps
-            spread evenly over the slots; see ``docs/memory.md``); 0 disables it.
+            spread evenly over the slots; see ``docs/memory.md``); 0 disables it. ``None``
+            (default): 0.1 in the window scope, 0 in the episode scope, where the loss kept
+            the memory from carrying a cue (``docs/results.md``, T-maze).
         reward_loss_weight (float): λ_r, weight of the reward loss (paper eq. 1).
         return_loss_weight (float): λ_R, weight of the return-to-go loss (paper eq. 1).
         return_range (tuple[int, int]): Inclusive integer range of return classes for
@@ -166,7 +170,7 @@ class DTMemConfig(TransformerConfig):
     memory_scope: str = "window"
     memory_segments: int = 4
     memory_burn_in: int = 0
-    memory_balance_weight: float = 0.1
+    memory_balance_weight: float | None = None
     reward_loss_weight: float = 1.0
     return_loss_weight: float = 1.0
     return_range: tuple[int, int] = (-20, 100)
@@ -177,6 +181,9 @@ class DTMemConfig(TransformerConfig):
 
     def __post_init__(self) -> None:
         self.return_range = (int(self.return_range[0]), int(self.return_range[1]))
+        if self.memory_balance_weight is None:
+            episode = self.memory_scope == "episode"
+            self.memory_balance_weight = 0.0 if episode else DEFAULT_MEMORY_BALANCE_WEIGHT
         checks = {
             "action_type": self.action_type in ACTION_TYPES,
             "reward_transform": self.reward_transform in ("auto", *REWARD_TRANSFORMS),

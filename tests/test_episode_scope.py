@@ -44,6 +44,10 @@ def run_inputs(batch=2, steps=15, seed=0):
 
 def test_config_checks_and_defaults():
     assert tiny_config().memory_scope == "window"
+    # the balance loss works against carrying: off by default in the episode scope only
+    assert tiny_config().memory_balance_weight == 0.1
+    assert episode_config().memory_balance_weight == 0.0
+    assert episode_config(memory_balance_weight=0.3).memory_balance_weight == 0.3
     with pytest.raises(ValueError, match="memory_scope"):
         tiny_config(memory_scope="forever")
     with pytest.raises(ValueError, match="memory_segments"):

@@ -302,7 +302,7 @@ class TargetReturn(click.ParamType):
     default="window",
     show_default=True,
     help="window: the memory restarts every context window (the paper); episode: it is "
-    "carried across the windows of an episode (trained with memory_balance_weight 0; see "
+    "carried across the windows of an episode (and trained without the balance loss; see "
     "docs/memory.md).",
 )
 @_count("--memory-segments", 4, "Episode scope: windows per training run (backpropagation span).")

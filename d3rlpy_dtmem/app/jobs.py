@@ -394,13 +394,13 @@ def train(
     newest checkpoint (``logs/train/model_N.d3``, else ``model.d3``) with the saved weights,
     optimizer, learning-rate schedule and step count, for the ``steps`` still missing, and
     logs into the same run (see :mod:`d3rlpy_dtmem.app.resume`). The checkpoint's model is used:
-    ``preset``, ``use_memory`` and the memory options are ignored.
+    ``preset``, ``use_memory`` and the memory options are ignored. CSV rows logged after the
+    checkpoint are dropped. Batches are drawn with ``seed`` plus the steps done (the sampler's
+    state is not saved), so they differ from those an uninterrupted run would have drawn.
 
     ``memory_scope="episode"`` carries the memory across the windows of an episode, trained
-    on runs of ``memory_segments`` windows and with ``memory_balance_weight=0`` (the balance
-    loss works against carrying; ``docs/memory.md``). CSV rows logged after the checkpoint are
-    dropped. Batches are drawn with ``seed`` plus the steps done (the sampler's state is not
-    saved), so they differ from those an uninterrupted run would have drawn.
+    on runs of ``memory_segments`` windows (and, by the config's default for that scope,
+    without the balance loss, which works against carrying; ``docs/memory.md``).
 
     ``mmap_dir``: observations memory-mapped from stores there instead of read into RAM (see
     :func:`~d3rlpy_dtmem.data.load_minari`).
@@ -440,7 +440,7 @@ def train(
         try:
             scope: dict[str, Any] = dict(memory_scope=memory_scope)
             if memory_scope == "episode":
-                scope.update(memory_segments=memory_segments, memory_balance_weight=0.0)
+                scope.update(memory_segments=memory_segments)
             config = preset_config(preset, pixel=len(shape) == 3, use_memory=use_memory, **scope)
         except ValueError as error:
             raise JobError(str(error)) from None
