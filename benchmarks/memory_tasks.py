@@ -29,53 +29,27 @@ from pathlib import Path
 import d3rlpy
 import numpy as np
 from d3rlpy.algos.transformer.action_samplers import GreedyTransformerActionSampler
-from d3rlpy.models import VectorEncoderFactory
 
 from d3rlpy_dtmem import DTMemConfig
-from d3rlpy_dtmem.algo import default_optim_factory
-from d3rlpy_dtmem.envs import TMazeEnv, tmaze_dataset
-from d3rlpy_dtmem.envs.episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+from d3rlpy_dtmem.envs import tmaze_dataset
+from d3rlpy_dtmem.envs.tmaze import tmaze_config, tmaze_outcomes
 from d3rlpy_dtmem.evaluation import stratified_bootstrap_ci
 
 VARIANTS = ("episode", "window", "no memory", "full context", "episode, balance 0.1")
 
 
 def variant_config(variant: str, corridor: int, context: int, batch: int = 128) -> DTMemConfig:
-    """The model of one variant; everything not named by the variant is shared."""
-    episode_steps = corridor + 1
-    segments = -(-episode_steps // context)  # a training run covers the whole episode
-    params = dict(
-        batch_size=batch,
-        context_size=context,
-        max_timestep=64,
-        num_heads=2,
-        num_layers=2,
-        memory_slots=16,
-        memory_balance_weight=0.0,
-        encoder_factory=VectorEncoderFactory(hidden_units=[64]),
-        optim_factory=default_optim_factory(100),
-        learning_rate=1e-3,
-        return_range=(0, 1),
-        attn_dropout=0.0,
-        resid_dropout=0.0,
-        embed_dropout=0.0,
-    )
-    if variant.startswith("episode"):
-        params.update(memory_scope="episode", memory_segments=segments)
+    """The model of one variant (:func:`~d3rlpy_dtmem.envs.tmaze.tmaze_config`); everything
+    not named by the variant is shared, the balance loss off unless named."""
+    scope = "episode" if variant.startswith("episode") else "window"
+    params: dict = dict(batch_size=batch, memory_balance_weight=0.0)
     if variant == "episode, balance 0.1":
         params.update(memory_balance_weight=0.1)
     if variant == "no memory":
         params.update(use_memory=False)
     if variant == "full context":
-        params.update(context_size=episode_steps)
-    return DTMemConfig(**params)
-
-
-def outcomes(algo, corridor: int, episodes: int, seed: int) -> list[bool]:
-    """Greedy success of each of ``episodes`` fresh episodes (d3rlpy's wrapper protocol)."""
-    wrapper = algo.as_stateful_wrapper(1.0, GreedyTransformerActionSampler())
-    policy, env = StatefulWrapperPolicy(wrapper), EpisodeStats(TMazeEnv(corridor))
-    return [bool(play_together(policy, [env], [seed + i])[0][2]) for i in range(episodes)]
+        context = corridor + 1
+    return tmaze_config(scope, corridor, context, **params)
 
 
 def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
@@ -92,7 +66,8 @@ def run(variant: str, seed: int, args: argparse.Namespace) -> dict:
         logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
     )
     seconds = time.perf_counter() - start
-    results = outcomes(algo, args.corridor, args.eval_episodes, 1_000_000 + 1000 * seed)
+    wrapper = algo.as_stateful_wrapper(1.0, GreedyTransformerActionSampler())  # greedy
+    results = tmaze_outcomes(wrapper, args.corridor, args.eval_episodes, 1_000_000 + 1000 * seed)
     return {"variant": variant, "seed": seed, "outcomes": results, "fit_seconds": seconds}
 
 

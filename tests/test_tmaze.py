@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from d3rlpy_dtmem.envs import TMAZE_ENV_ID, TMazeEnv, tmaze_dataset
-from d3rlpy_dtmem.envs.tmaze import DOWN, FORWARD, UP, tmaze_expert_action
+from d3rlpy_dtmem.envs.tmaze import DOWN, FORWARD, UP, tmaze_config, tmaze_expert_action
 
 
 def play(env, actions, seed=0):
@@ -68,36 +68,11 @@ def test_expert_data_always_succeeds():
     assert tmaze_expert_action(env) == FORWARD
 
 
-def tmaze_model(scope: str, corridor: int, context: int):
-    from d3rlpy.models import VectorEncoderFactory
-
-    from d3rlpy_dtmem import DTMemConfig
-    from d3rlpy_dtmem.algo import default_optim_factory
-
-    return DTMemConfig(
-        batch_size=128,
-        context_size=context,
-        max_timestep=32,
-        num_heads=2,
-        num_layers=2,
-        memory_slots=16,
-        memory_scope=scope,
-        memory_segments=-(-(corridor + 1) // context),
-        memory_balance_weight=0.0,
-        encoder_factory=VectorEncoderFactory(hidden_units=[64]),
-        optim_factory=default_optim_factory(50),
-        learning_rate=1e-3,
-        return_range=(0, 1),
-        attn_dropout=0.0,
-        resid_dropout=0.0,
-        embed_dropout=0.0,
-    ).create()
-
-
 def test_the_episode_scope_remembers_the_cue_a_window_cannot_see():
     """The cue is 4 steps before the turn, a window holds 2: the window scope can only
-    guess; the episode scope carries the cue in its memory. (This size learned the task in
-    7 of 7 seeds tried; 600 updates, about 15 s each on 2 cores.)"""
+    guess; the episode scope carries the cue in its memory. (With these settings the
+    episode scope succeeded in every episode and the window scope in half, for each of
+    seeds 0-5; 600 updates, about 15 s per model on 2 cores.)"""
     import d3rlpy
     from d3rlpy.algos.transformer.action_samplers import GreedyTransformerActionSampler
 
@@ -107,7 +82,7 @@ def test_the_episode_scope_remembers_the_cue_a_window_cannot_see():
     success = {}
     for scope in ("episode", "window"):
         d3rlpy.seed(0)
-        algo = tmaze_model(scope, corridor, context)
+        algo = tmaze_config(scope, corridor, context, memory_balance_weight=0.0).create()
         algo.fit(
             tmaze_dataset(64, corridor, seed=0),
             n_steps=600,

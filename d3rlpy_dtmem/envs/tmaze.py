@@ -28,12 +28,16 @@ from .episodes import EpisodeStats, StatefulWrapperPolicy, play_together
 if TYPE_CHECKING:
     from d3rlpy.dataset import ReplayBuffer
 
+    from ..algo import DTMemConfig
+
 __all__ = [
     "FORWARD",
     "TMAZE_ENV_ID",
     "TMazeEnv",
+    "tmaze_config",
     "tmaze_dataset",
     "tmaze_expert_action",
+    "tmaze_outcomes",
     "tmaze_success_rate",
 ]
 
@@ -137,9 +141,47 @@ def tmaze_dataset(episodes: int, corridor_length: int = 16, seed: int = 0) -> "R
     )
 
 
-def tmaze_success_rate(wrapper: Any, corridor_length: int, episodes: int, seed: int) -> float:
-    """The fraction of ``episodes`` T-maze episodes in which a stateful policy turns into
-    the cued arm.
+def tmaze_config(
+    memory_scope: str, corridor_length: int, context_size: int, **overrides: Any
+) -> "DTMemConfig":
+    """The small DT-Mem of the T-maze evidence (``benchmarks/memory_tasks.py``, the example,
+    the test): width 64, 2 layers, 2 heads, 16 slots, batches of 128, no dropout, and in the
+    episode scope training runs that span a whole expert episode.
+
+    Args:
+        memory_scope: ``"window"`` or ``"episode"``.
+        corridor_length: the maze's corridor (the episode has ``corridor_length + 1`` steps).
+        context_size: K.
+        overrides: any other ``DTMemConfig`` field, applied last.
+    """
+    from d3rlpy.models import VectorEncoderFactory
+
+    from ..algo import DTMemConfig, default_optim_factory
+
+    params: dict[str, Any] = dict(
+        batch_size=128,
+        context_size=context_size,
+        max_timestep=64,
+        num_heads=2,
+        num_layers=2,
+        memory_slots=16,
+        memory_scope=memory_scope,
+        # a training run covers the whole episode, so the cue and the turn meet in it
+        memory_segments=-(-(corridor_length + 1) // context_size),
+        encoder_factory=VectorEncoderFactory(hidden_units=[64]),
+        optim_factory=default_optim_factory(100),
+        learning_rate=1e-3,
+        return_range=(0, 1),
+        attn_dropout=0.0,
+        resid_dropout=0.0,
+        embed_dropout=0.0,
+    )
+    params.update(overrides)
+    return DTMemConfig(**params)
+
+
+def tmaze_outcomes(wrapper: Any, corridor_length: int, episodes: int, seed: int) -> list[bool]:
+    """Whether a stateful policy turns into the cued arm, in each of ``episodes`` episodes.
 
     Args:
         wrapper: anything with ``predict(observation, reward)`` and ``reset()``, e.g.
@@ -149,13 +191,17 @@ def tmaze_success_rate(wrapper: Any, corridor_length: int, episodes: int, seed: 
         seed: seed of the first episode's cue (episode i uses ``seed + i``).
     """
     if episodes < 1:
-        raise ValueError(f"tmaze_success_rate: episodes must be >= 1, got {episodes}")
+        raise ValueError(f"tmaze_outcomes: episodes must be >= 1, got {episodes}")
     env = EpisodeStats(TMazeEnv(corridor_length))
     policy = StatefulWrapperPolicy(wrapper)
-    successes = [
-        play_together(policy, [env], [seed + episode])[0][2] for episode in range(episodes)
+    return [
+        bool(play_together(policy, [env], [seed + episode])[0][2]) for episode in range(episodes)
     ]
-    return float(np.mean(successes))
+
+
+def tmaze_success_rate(wrapper: Any, corridor_length: int, episodes: int, seed: int) -> float:
+    """The fraction of :func:`tmaze_outcomes` that succeed."""
+    return float(np.mean(tmaze_outcomes(wrapper, corridor_length, episodes, seed)))
 
 
 if TMAZE_ENV_ID not in gym.registry:
