@@ -48,6 +48,18 @@ def tiny_config(pixel: bool = False, **overrides: Any) -> DTMemConfig:
     return DTMemConfig(**params)
 
 
+def quiet_fit(algo: d3rlpy_dtmem.DTMem, dataset: Any, steps: int) -> None:
+    """``algo.fit`` for ``steps`` updates in one epoch, without logs, bars or checkpoints."""
+    algo.fit(
+        dataset,
+        n_steps=steps,
+        n_steps_per_epoch=steps,
+        show_progress=False,
+        save_interval=steps + 1,
+        logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
+    )
+
+
 def synthetic_dataset(
     discrete: bool,
     pixel: bool = False,

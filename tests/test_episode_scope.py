@@ -8,7 +8,7 @@ import pytest
 import torch
 from d3rlpy.algos.transformer.action_samplers import GreedyTransformerActionSampler
 from d3rlpy.constants import PositionEncodingType
-from helpers import check_algo_contract, synthetic_dataset, tiny_config
+from helpers import check_algo_contract, quiet_fit, synthetic_dataset, tiny_config
 
 from d3rlpy_dtmem.data import EpisodeRuns, TaskArrays, run_starts, slice_runs
 from d3rlpy_dtmem.inference import BatchedTransformerPolicy
@@ -207,14 +207,7 @@ def test_fit_on_a_plain_replay_buffer_and_on_load_minari(minari_path):
 
     plain = synthetic_dataset(discrete=True, length=13)
     algo = episode_config().create()
-    algo.fit(
-        plain,
-        n_steps=3,
-        n_steps_per_epoch=3,
-        show_progress=False,
-        save_interval=9,
-        logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
-    )
+    quiet_fit(algo, plain, 3)
     assert algo.grad_step == 3
 
     dataset_id = write_cartpole_dataset("cartpole/runs-v0", episodes=3)
@@ -224,14 +217,7 @@ def test_fit_on_a_plain_replay_buffer_and_on_load_minari(minari_path):
     assert batch.observations.shape[:2] == (6, 3 * K)
     assert runs.dataset_info == buffer.dataset_info  # everything else is the buffer's
     cartpole = episode_config().create()
-    cartpole.fit(
-        buffer,
-        n_steps=3,
-        n_steps_per_epoch=3,
-        show_progress=False,
-        save_interval=9,
-        logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
-    )
+    quiet_fit(cartpole, buffer, 3)
     assert cartpole.grad_step == 3
     buffer.close()
 
@@ -252,14 +238,7 @@ def test_lora_trains_in_the_episode_scope():
     dataset = synthetic_dataset(discrete=True, length=13, seed=3)
     algo.enable_lora(rank=2)
     before = {k: v.clone() for k, v in algo.impl.model.state_dict().items() if "lora" in k}
-    algo.fit(
-        dataset,
-        n_steps=3,
-        n_steps_per_epoch=3,
-        show_progress=False,
-        save_interval=9,
-        logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
-    )
+    quiet_fit(algo, dataset, 3)
     after = algo.impl.model.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before), "adapters trained"
 

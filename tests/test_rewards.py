@@ -6,7 +6,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 from evaluation_helpers import write_cartpole_dataset
-from helpers import synthetic_dataset, tiny_config
+from helpers import quiet_fit, synthetic_dataset, tiny_config
 
 from d3rlpy_dtmem.data import load_minari
 from d3rlpy_dtmem.inference import BatchedTransformerPolicy, RewardTransformWrapper
@@ -87,14 +87,7 @@ def test_the_data_decides_and_the_model_keeps_it(minari_path, tmp_path):
         load_minari(["test/clipped-v0", "test/other-v0"])
 
     algo = tiny_config().create()
-    algo.fit(
-        buffer,
-        n_steps=2,
-        n_steps_per_epoch=2,
-        show_progress=False,
-        save_interval=9,
-        logger_adapter=d3rlpy.logging.NoopAdapterFactory(),
-    )
+    quiet_fit(algo, buffer, 2)
     assert algo.config.reward_transform == "clip"
     algo.save(str(tmp_path / "m.d3"))
     assert d3rlpy.load_learnable(str(tmp_path / "m.d3")).config.reward_transform == "clip"
