@@ -1,5 +1,6 @@
 """``dtmem-convert atari``: DQN-Replay files of real ALE frames -> Minari, and bad input."""
 
+import d3rlpy
 import minari
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from d3rlpy_dtmem.convert.atari_datasets import (
     plan_atari_conversion,
 )
 from d3rlpy_dtmem.envs import atari_games, minimal_action_set
+from d3rlpy_dtmem.evaluation.scores import atari_reference_table
 
 DATASET = f"dqn-replay/{GAME}-run1-v0"
 
@@ -67,6 +69,24 @@ def test_round_trip_is_exact(replay):
     assert metadata["minimal_action_set"] == list(minimal_action_set(GAME))
     assert metadata["frame_stack"] == 4 and metadata["jpeg_encoding"] is False
     assert metadata["reward_transform"] == "clip"  # DQN stored clipped rewards
+    # Minari's and d3rlpy's own tools: the DQN-protocol env from the recorded spec, and
+    # human-normalized scores from the reference scores
+    assert metadata["env_id"] == "d3rlpy_dtmem/AtariDQN-v0"
+    for env in (dataset.recover_environment(), dataset.recover_environment(eval_env=True)):
+        assert env.spec.kwargs == {"game": GAME}
+        assert env.observation_space.shape == (4, 84, 84) and env.action_space.n == 18
+    table = atari_reference_table()[GAME]
+    assert (metadata["ref_min_score"], metadata["ref_max_score"]) == (
+        table["random"],
+        table["human"],
+    )
+    normalized = minari.get_normalized_score(dataset, np.array([table["human"]]))
+    np.testing.assert_allclose(normalized, [1.0])
+    # d3rlpy's loader reads it (it sizes discrete actions by the largest one in the data,
+    # and hands back the *unwrapped* env: the raw ALE screen, not the DQN protocol)
+    buffer, env = d3rlpy.datasets.get_minari(DATASET)
+    assert buffer.dataset_info.action_space == d3rlpy.ActionSpace.DISCRETE
+    assert env.observation_space.shape == (210, 160, 3)
     assert "gs://atari-replay-datasets/dqn/Assault/1" in metadata["source"]
 
 

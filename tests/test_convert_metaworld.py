@@ -61,6 +61,20 @@ def test_train_task_with_hidden_goal_and_a_test_task(minari_path):
         assert metadata["action_noise"] == 0.1 and metadata["goal_visible"] is False
         assert metadata["max_episode_steps"] == STEPS
         assert metadata["success_rate"] == pytest.approx(np.mean(succeeded))
+        # Minari's and d3rlpy's own tools: the env comes back from the recorded spec, and
+        # scores normalize between random play (ref_min) and the data's expert (ref_max)
+        assert metadata["env_id"] == "d3rlpy_dtmem/MetaWorld-v0"
+        recovered = dataset.recover_environment()
+        assert recovered.spec.kwargs["task"] == task
+        assert recovered.observation_space == dataset.observation_space
+        np.testing.assert_array_equal(recovered.reset(seed=0)[0][36:], 0.0)  # goal hidden
+        assert dataset.recover_environment(eval_env=True).spec.kwargs["hide_goal"] is True
+        expert = np.mean([e.rewards.sum() for e in episodes])
+        assert metadata["ref_max_score"] == pytest.approx(expert)
+        assert metadata["ref_min_score"] < metadata["ref_max_score"]
+        low, high = metadata["ref_min_score"], metadata["ref_max_score"]
+        normalized = minari.get_normalized_score(dataset, np.array([low, high]))
+        np.testing.assert_allclose(normalized, [0.0, 1.0])
         row = next(line for line in result.output.splitlines() if line.startswith(task))
         assert f"{np.mean(succeeded):.2f}" in row and split in row
     assert sorted(p.name for p in (minari_path / "metaworld").iterdir() if p.is_dir()) == [

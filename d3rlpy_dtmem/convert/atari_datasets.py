@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..envs.atari import ATARI_ENV_ID, DQN_MAX_EPISODE_STEPS, FRAME_STACK
+from ..envs.atari import DQN_MAX_EPISODE_STEPS, FRAME_STACK
+from ..envs.registry import ATARI_DQN_ENV_ID, env_spec
 from ..rewards import REWARD_TRANSFORM_KEY
 from .dqn_replay import (
     CutFragment,
@@ -328,14 +329,27 @@ def _metadata(
         "checkpoints": list(job.checkpoints),
         "max_transitions": max_transitions,
         "source": SOURCE.format(game=job.game, run=job.run),
-        "env_id": ATARI_ENV_ID.format(game=job.game),
-        "env_factory": f"d3rlpy_dtmem.envs.make_atari({job.game!r})",
+        # gymnasium.make(dataset's env_spec) rebuilds it: make_atari(game) (envs.registry)
+        "env_id": ATARI_DQN_ENV_ID,
+        **_reference_scores(job.game),
         "minimal_action_set": list(minimal_action_set(job.game)),
         "frame_stack": FRAME_STACK,
         REWARD_TRANSFORM_KEY: "clip",  # DQN stored rewards clipped to [-1, 1]
         "final_observation": "last frame repeated (the one after a terminal is not stored)",
         "truncation_at_steps": step_cap,
     }
+
+
+def _reference_scores(game: str) -> dict[str, float]:
+    """Minari's ``ref_min_score`` / ``ref_max_score``: the game's random and human scores
+    (the package's Atari score table), so that ``minari.get_normalized_score`` gives the
+    human-normalized score; none for a game missing from the table."""
+    from ..evaluation.scores import atari_reference_table
+
+    scores = atari_reference_table().get(game)
+    if scores is None or "human" not in scores:
+        return {}
+    return {"ref_min_score": scores["random"], "ref_max_score": scores["human"]}
 
 
 def convert_atari_run(
@@ -380,6 +394,8 @@ def convert_atari_run(
         observation_space=_observation_space(),
         action_space=_action_space(),
         metadata=lambda: _metadata(job, max_transitions, step_cap, stream),
+        env_spec=env_spec(ATARI_DQN_ENV_ID, game=job.game),
+        eval_env_spec=env_spec(ATARI_DQN_ENV_ID, game=job.game),
         description=f"{job.game}, DQN-Replay run {job.run}, checkpoints {job.checkpoints}",
         algorithm_name="DQN (Dopamine), logged replay",
         overwrite=overwrite,

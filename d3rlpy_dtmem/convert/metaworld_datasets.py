@@ -31,6 +31,7 @@ from ..envs.metaworld import (
     mask_goal_space,
     metaworld_tasks,
 )
+from ..envs.registry import METAWORLD_ENV_ID, env_spec
 from ..options import MultiValueCommand, split_values, switch, with_default
 from .minari_io import check_dataset_id, minari_root, write_minari_dataset
 
@@ -168,6 +169,32 @@ def rollout_scripted_episode(
     )
 
 
+RANDOM_EPISODES = 5
+
+
+def _random_return(task: str, settings: "_Settings") -> float:
+    """Mean return of a uniform random policy over :data:`RANDOM_EPISODES` episodes (in an
+    environment of its own, so the expert's variants do not change): the dataset's
+    ``ref_min_score``. (``ref_max_score`` is the mean return of the dataset's own
+    scripted-expert episodes; ``minari.get_normalized_score`` is then 0 for random play and
+    1 for the data's expert.)"""
+    env = make_metaworld(task, seed=settings.seed + 1, max_episode_steps=settings.max_episode_steps)
+    env.action_space.seed(settings.seed)
+    returns = []
+    try:
+        for _ in range(RANDOM_EPISODES):
+            env.reset()
+            total, done = 0.0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    return float(np.mean(returns))
+
+
 class _Rollouts:
     """Scripted episodes of one task, streamed in chunks, with their success count."""
 
@@ -182,6 +209,12 @@ class _Rollouts:
         self.env, self.policy, self.rng = env, policy, rng
         self.settings, self.progress = settings, progress
         self.played = self.successful = 0
+        self.returns = 0.0
+
+    @property
+    def mean_return(self) -> float:
+        """Mean return of the episodes played so far (0 before any)."""
+        return self.returns / max(self.played, 1)
 
     @property
     def success_rate(self) -> float:
@@ -196,6 +229,7 @@ class _Rollouts:
             )
             self.played += 1
             self.successful += bool(episode.infos["success"].any())
+            self.returns += float(np.sum(episode.rewards))
             chunk.append(episode)
             self.progress.update(1)
             self.progress.set_postfix(task=self.env.task, success=f"{self.success_rate:.2f}")
@@ -225,7 +259,8 @@ def _convert_task(
         "task": task,
         "benchmark": "ML45",
         "split": split,
-        "env_factory": "d3rlpy_dtmem.envs.make_metaworld",
+        # gymnasium.make(dataset's env_spec) rebuilds it: make_metaworld(task, ...)
+        "env_id": METAWORLD_ENV_ID,
         "goal_visible": not settings.hide_goal,
         "seed": settings.seed,
         "action_noise": settings.action_noise,
@@ -233,6 +268,13 @@ def _convert_task(
         "policy": f"metaworld.policies.{type(policy).__name__}",
     }
     space = env.observation_space
+    spec = env_spec(
+        METAWORLD_ENV_ID,
+        task=task,
+        hide_goal=settings.hide_goal,
+        max_episode_steps=settings.max_episode_steps,
+    )
+    random_return = _random_return(task, settings)
     rollouts = _Rollouts(env, policy, rng, settings, progress)
     try:
         write_minari_dataset(
@@ -240,8 +282,16 @@ def _convert_task(
             rollouts,
             observation_space=mask_goal_space(space) if settings.hide_goal else space,
             action_space=env.action_space,
-            # called after the last chunk: the success rate of every episode written
-            metadata=lambda: {**metadata, "success_rate": rollouts.success_rate},
+            # called after the last chunk: the success rate of every episode written, and
+            # Minari's reference scores (see _random_return)
+            metadata=lambda: {
+                **metadata,
+                "success_rate": rollouts.success_rate,
+                "ref_min_score": random_return,
+                "ref_max_score": rollouts.mean_return,
+            },
+            env_spec=spec,
+            eval_env_spec=spec,
             description=f"Meta-World {task}: scripted expert with Gaussian action noise.",
             algorithm_name=f"{metadata['policy']} + N(0, {settings.action_noise}^2) noise",
             overwrite=overwrite,

@@ -71,6 +71,8 @@ def write_minari_dataset(
     description: str | None = None,
     algorithm_name: str | None = None,
     overwrite: bool = False,
+    env_spec: Any = None,
+    eval_env_spec: Any = None,
 ) -> Path:
     """Writes a Minari dataset (hdf5, lossless) from chunks of episodes, atomically.
 
@@ -87,6 +89,9 @@ def write_minari_dataset(
         description: dataset description.
         algorithm_name: the policy or procedure that produced the data.
         overwrite: replace an existing dataset with this id.
+        env_spec, eval_env_spec: gymnasium ``EnvSpec`` of the environment the data was
+            collected in and of the one to evaluate in (string entry points, so that they
+            serialise; :mod:`d3rlpy_dtmem.envs.registry`), or ``None``.
 
     Returns:
         the dataset's folder.
@@ -106,8 +111,8 @@ def write_minari_dataset(
     staging = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=root))
     try:
         with use_minari_root(staging), warnings.catch_warnings():
-            # env=None is deliberate (env specs with callable entry points do not serialise;
-            # spaces are given), and the optional author/permalink fields are left empty
+            # the optional author/permalink fields are left empty, and datasets without an
+            # env spec say so in their metadata
             for message in (".*eval_env.*", ".*env_spec is None.*", ".*is set to None.*"):
                 warnings.filterwarnings("ignore", message=message, category=UserWarning)
             dataset, written = None, 0
@@ -120,6 +125,8 @@ def write_minari_dataset(
                     dataset = create_dataset_from_buffers(
                         dataset_id,
                         chunk,
+                        env=env_spec,
+                        eval_env=eval_env_spec,
                         observation_space=observation_space,
                         action_space=action_space,
                         description=description,

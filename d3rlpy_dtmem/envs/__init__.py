@@ -18,9 +18,13 @@ from .metaworld import (
     metaworld_success_rate,
     metaworld_tasks,
 )
-from .tmaze import TMAZE_ENV_ID, TMazeEnv, tmaze_dataset
+from .registry import ATARI_DQN_ENV_ID, METAWORLD_ENV_ID, TMAZE_ENV_ID, env_spec
+from .tmaze import TMazeEnv, tmaze_dataset
 
 __all__ = [
+    "ATARI_DQN_ENV_ID",
+    "METAWORLD_ENV_ID",
+    "env_spec",
     "atari_games",
     "check_atari_game",
     "EpisodePolicy",

@@ -24,6 +24,7 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 
 from .episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+from .registry import TMAZE_ENV_ID
 
 if TYPE_CHECKING:
     from d3rlpy.dataset import ReplayBuffer
@@ -41,7 +42,6 @@ __all__ = [
     "tmaze_success_rate",
 ]
 
-TMAZE_ENV_ID = "d3rlpy_dtmem/TMaze-v0"
 FORWARD, UP, DOWN = 0, 1, 2
 
 
@@ -202,7 +202,3 @@ def tmaze_outcomes(wrapper: Any, corridor_length: int, episodes: int, seed: int)
 def tmaze_success_rate(wrapper: Any, corridor_length: int, episodes: int, seed: int) -> float:
     """The fraction of :func:`tmaze_outcomes` that succeed."""
     return float(np.mean(tmaze_outcomes(wrapper, corridor_length, episodes, seed)))
-
-
-if TMAZE_ENV_ID not in gym.registry:
-    gym.register(TMAZE_ENV_ID, entry_point=TMazeEnv)
