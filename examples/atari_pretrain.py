@@ -29,7 +29,7 @@ def main() -> None:
         "--games",
         nargs="+",
         default=["pretrain"],
-        help="games, or a split name: pretrain, held-out, finetune-extra",
+        help="games, or a split name: pretrain, held-out, unseen",
     )
     parser.add_argument("--run", type=int, default=1)
     parser.add_argument("--checkpoints", type=int, nargs="*", help="default: all present")

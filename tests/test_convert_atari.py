@@ -249,10 +249,58 @@ def test_int_ranges_match_a_loop():
 
 def test_game_splits_are_the_papers_and_valid_ale_names():
     splits = game_splits()
-    assert list(splits) == ["pretrain", "held-out", "finetune-extra"]
-    assert len(game_split("pretrain")) == 17
+    assert list(splits) == ["pretrain", "held-out", "unseen"]
+    # the first 17, alphabetically, of Multi-Game DT's 41 training games
+    multi_game_dt = [
+        "Amidar",
+        "Assault",
+        "Asterix",
+        "Atlantis",
+        "BankHeist",
+        "BattleZone",
+        "BeamRider",
+        "Boxing",
+        "Breakout",
+        "Carnival",
+        "Centipede",
+        "ChopperCommand",
+        "CrazyClimber",
+        "DemonAttack",
+        "DoubleDunk",
+        "Enduro",
+        "FishingDerby",
+        "Freeway",
+        "Frostbite",
+        "Gopher",
+        "Gravitar",
+        "Hero",
+        "IceHockey",
+        "Jamesbond",
+        "Kangaroo",
+        "Krull",
+        "KungFuMaster",
+        "NameThisGame",
+        "Phoenix",
+        "Pooyan",
+        "Qbert",
+        "Riverraid",
+        "RoadRunner",
+        "Robotank",
+        "Seaquest",
+        "TimePilot",
+        "UpNDown",
+        "VideoPinball",
+        "WizardOfWor",
+        "YarsRevenge",
+        "Zaxxon",
+    ]
+    assert len(multi_game_dt) == 41 and multi_game_dt == sorted(multi_game_dt)
+    assert game_split("pretrain") == tuple(multi_game_dt[:17])
     assert game_split("held-out") == ("Alien", "MsPacman", "SpaceInvaders", "StarGunner")
+    assert len(game_split("unseen")) == 9
+    assert {"Seaquest", "KungFuMaster", "Robotank", "Phoenix"} <= set(game_split("unseen"))
     games = [game for split in splits.values() for game in split]
     assert len(set(games)) == len(games) and set(games) <= set(atari_games())
-    with pytest.raises(ValueError, match="known splits: pretrain, held-out, finetune-extra"):
+    assert set(games) <= set(atari_reference_table()), "every game has a score-table row"
+    with pytest.raises(ValueError, match="known splits: pretrain, held-out, unseen"):
         game_split("test")

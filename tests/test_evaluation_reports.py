@@ -176,3 +176,28 @@ def test_score_plots_keep_a_sane_axis_and_whole_titles(tmp_path):
     assert all(len(line) <= 44 for line in _wrapped(title, _figure(4.0, 3.5)).split("\n"))
     path = plot_task_scores(["a", "b", "c"], zeros, tmp_path / "zero.png", ylabel="success rate")
     assert png_size(path)[0] > 0
+
+
+def test_reports_flag_weak_references_and_name_the_aggregated_games(tmp_path):
+    from d3rlpy_dtmem.evaluation.envspec import parse_env_spec
+
+    result = _result([[5000.0, 3568.0]])
+    time_pilot = parse_env_spec("atari:TimePilot").task_result(result)
+    assert len(time_pilot.notes) == 1  # the DQN reference is weak
+    assert "only 86 points above random" in time_pilot.notes[0]
+    np.testing.assert_allclose(time_pilot.other_scores["DQN-normalized score"][0, 0], 16.58, 1e-3)
+    pong = parse_env_spec("atari:Pong").task_result(_result([[0.0, 10.0]]))
+    assert pong.notes == ()
+    # a game without a DQN reference is scored by the references it has; one without any
+    # by its return
+    assert parse_env_spec("atari:Hero").score_names == ("human-normalized score",)
+    assert parse_env_spec("atari:Carnival").score_names == ("return",)
+    files = write_report([time_pilot, pong], tmp_path / "out", repetitions=100)
+    report = files["report"].read_text()
+    assert "Note: TimePilot: the DQN reference is only 86 points above random play" in report
+    assert "Aggregated DQN-normalized score over: atari:TimePilot, atari:Pong." in report
+    summary = json.loads(files["summary"].read_text())
+    assert summary["aggregates"]["human-normalized score"]["task_names"] == [
+        "atari:TimePilot",
+        "atari:Pong",
+    ]

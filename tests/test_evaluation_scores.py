@@ -44,13 +44,17 @@ def test_dqn_normalized_scores_match_hand_computed_values():
 
 def test_the_shipped_table_holds_the_reference_games():
     table = atari_reference_table()
-    assert len(table) == 33
+    assert len(table) == 38
     split_games = {game for games in game_splits().values() for game in games}
-    assert split_games <= set(table)  # every game of the DT-Mem splits is scored
+    assert split_games <= set(table)  # every game of the DT-Mem splits has a row
+    # the rows without a reference are the documented ones
+    assert table["Carnival"] == {}
+    for game in ("Hero", "KungFuMaster", "Phoenix", "Seaquest"):
+        assert set(table[game]) == {"random", "human"}, game
     for game, row in table.items():
-        assert set(row) == {"random", "human", "dqn"}
-        # DQN beats random play on every shipped game: the DQN scale is positive
-        assert row["dqn"] > row["random"] and row["human"] > row["random"], game
+        assert row["human"] > row["random"] if row else True, game
+        # DQN beats random play on every game it is shipped for: the DQN scale is positive
+        assert row["dqn"] > row["random"] if "dqn" in row else True, game
     table["Pong"]["human"] = 0.0  # a copy: the shipped values stay
     assert atari_reference_table()["Pong"]["human"] == 14.6
 

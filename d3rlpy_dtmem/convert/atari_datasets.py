@@ -74,7 +74,7 @@ SOURCE = "DQN-Replay (Agarwal et al., 2020), gs://atari-replay-datasets/dqn/{gam
 
 
 def game_splits() -> dict[str, tuple[str, ...]]:
-    """The Atari game splits of DT-Mem: ``pretrain`` (17), ``held-out`` (4), ``finetune-extra``."""
+    """The Atari game splits of DT-Mem: ``pretrain`` (17), ``held-out`` (4), ``unseen`` (9)."""
     text = importlib.resources.files(__package__).joinpath("atari_splits.toml").read_text()
     return {name: tuple(games) for name, games in tomllib.loads(text).items()}
 

@@ -26,7 +26,7 @@ from ..expert import DEFAULT_KAPPA, DEFAULT_RETURN_SAMPLES, DEFAULT_RETURN_TEMPE
 from ..spaces import check_fits
 from .report import TaskResult
 from .rollouts import EvaluationResult, evaluate
-from .scores import atari_reference_table, normalized_score
+from .scores import has_reference, normalized_score, weak_reference
 
 __all__ = [
     "DQN_NORMALIZED",
@@ -69,8 +69,13 @@ class EnvSpec:
     @property
     def score_names(self) -> tuple[str, ...]:
         """The kinds of score :meth:`scores` gives, the main one first."""
-        if self.kind == "atari" and self.name in atari_reference_table():
-            return HUMAN_NORMALIZED, DQN_NORMALIZED
+        if self.kind == "atari":
+            names = tuple(
+                name
+                for name, column in _REFERENCE_COLUMNS.items()
+                if has_reference(self.name, column)
+            )
+            return names or ("return",)  # a game without reference scores: raw returns
         return ("success rate",) if self.kind == "metaworld" else ("return",)
 
     @property
@@ -124,6 +129,8 @@ class EnvSpec:
     def task_result(self, result: EvaluationResult) -> TaskResult:
         """The evaluation with all its scores (main and further kinds)."""
         main, *others = self.score_names
+        weak = weak_reference(self.name, "dqn") if DQN_NORMALIZED in self.score_names else ""
+        notes = (weak,) if weak else ()
         return TaskResult(
             self.label,
             main,
@@ -131,6 +138,7 @@ class EnvSpec:
             self.scores(result, main),
             {name: self.scores(result, name) for name in others},
             capped=self.capped,
+            notes=notes,
         )
 
     @property

@@ -40,6 +40,8 @@ class TaskResult:
         capped: episodes were cut by a step cap below the env's protocol (e.g.
             ``--max-episode-steps 10`` on Atari): normalized scores of its truncated episodes
             are not comparable with published ones.
+        notes: warnings about the task's scores for the report (e.g. a DQN reference barely
+            above random play).
     """
 
     label: str
@@ -48,6 +50,7 @@ class TaskResult:
     scores: NDArray
     other_scores: Mapping[str, NDArray] = dataclasses.field(default_factory=dict)
     capped: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def cut_short(self) -> bool:
@@ -79,8 +82,9 @@ def summarize(
     them by score kind.
 
     Returns:
-        ``{"tasks": [...], "aggregates": {score_name: {"iqm": ..., "mean": ...}},
-        "not_aggregated": {score_name: [task, ...]}}`` of plain values (JSON-ready);
+        ``{"tasks": [...], "aggregates": {score_name: {"tasks", "task_names", "iqm",
+        "mean"}}, "not_aggregated": {score_name: [task, ...]}, "notes": [...]}`` of plain
+        values (JSON-ready);
         intervals are ``{"point", "low", "high"}``. A task with several scores has one row
         per score kind, with its count of ``truncated`` episodes.
     """
@@ -88,12 +92,14 @@ def summarize(
         raise ValueError("no tasks to summarize")
     rows = []
     groups: dict[str, list[NDArray]] = {}
+    members: dict[str, list[str]] = {}
     left_out: dict[str, list[str]] = {}
     for task, name, scores in _scored(tasks):
         if task.cut_short and "normalized" in name and not allow_truncated:
             left_out.setdefault(name, []).append(task.label)
         else:
             groups.setdefault(name, []).append(scores)
+            members.setdefault(name, []).append(task.label)
         (interval,) = task_intervals(scores.reshape(-1, 1), repetitions, seed=seed)
         rows.append(
             {
@@ -115,9 +121,11 @@ def summarize(
         found = aggregate_scores(matrix, repetitions, seed=seed)
         aggregates[name] = {
             "tasks": len(group),
+            "task_names": members[name],
             **{key: dataclasses.asdict(value) for key, value in found.items()},
         }
-    return {"tasks": rows, "aggregates": aggregates, "not_aggregated": left_out}
+    notes = [note for task in tasks for note in task.notes]
+    return {"tasks": rows, "aggregates": aggregates, "not_aggregated": left_out, "notes": notes}
 
 
 def _interval(value: dict[str, float]) -> str:
@@ -149,6 +157,12 @@ def markdown_report(summary: dict[str, Any], title: str = "Evaluation") -> str:
                     f"| {key.upper() if key == 'iqm' else key} | {name} | {group['tasks']} | "
                     f"{_interval(group[key])} |"
                 )
+        lines.append("")
+        for name, group in summary["aggregates"].items():
+            tasks = ", ".join(group.get("task_names", []))
+            lines.append(f"Aggregated {name} over: {tasks}.")
+    for note in summary.get("notes", []):
+        lines += ["", f"Note: {note}."]
     for name, labels in summary.get("not_aggregated", {}).items():
         lines += [
             "",

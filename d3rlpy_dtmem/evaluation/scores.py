@@ -1,7 +1,8 @@
 """Scores: raw returns, reference-normalized Atari scores, success rates.
 
 A reference table is a CSV file with a ``game`` column and one column per reference score.
-The package ships ``atari_scores.csv`` for the 33 games of the DT-Mem splits, with columns
+The package ships ``atari_scores.csv`` with a row for each of the 38 games of the DT-Mem
+splits and of the project's earlier fine-tuning list, with columns
 
 * ``random`` and ``human``: the random-play and human scores of the Atari literature;
 * ``dqn``: DQN after 50M agent steps (200M frames, sticky actions), the agent that recorded
@@ -13,6 +14,9 @@ A score normalized by a reference column is::
     (score - random) / (reference - random)
 
 so 0 is random play and 1 the reference. Any other table of the same form can be given.
+A cell may be empty (a reference not shipped): those scores are then not given for that
+game. Carnival has none (no human score in the tables used); Hero, KungFuMaster, Phoenix
+and Seaquest have random and human scores but no DQN reference yet.
 """
 
 import csv
@@ -24,13 +28,20 @@ import numpy as np
 from d3rlpy.types import NDArray
 
 __all__ = [
+    "WEAK_REFERENCE_FRACTION",
     "ReferenceTable",
     "atari_reference_table",
     "dqn_normalized_score",
     "human_normalized_score",
     "load_reference_table",
+    "has_reference",
     "normalized_score",
+    "weak_reference",
 ]
+
+# A reference less than this fraction of the human-random gap above random play inflates
+# normalized scores (TimePilot: DQN 86 points above random, 5% of the gap).
+WEAK_REFERENCE_FRACTION = 0.1
 
 ReferenceTable = dict[str, dict[str, float]]
 """``{game: {column: score}}``, e.g. ``{"Pong": {"random": -20.7, "human": 14.6}}``."""
@@ -103,6 +114,34 @@ def normalized_score(
     if scale == 0:
         raise ValueError(f"{game!r}: the {reference!r} and random scores are equal")
     return (np.asarray(scores, dtype=np.float64) - row["random"]) / scale
+
+
+def weak_reference(game: str, reference: str = "dqn", table: ReferenceTable | None = None) -> str:
+    """A one-line warning when ``game``'s ``reference`` score is barely above random play
+    (less than :data:`WEAK_REFERENCE_FRACTION` of the human-random gap), else ``""``.
+
+    A score normalized by such a reference is large for ordinary play: TimePilot's DQN
+    reference is 86 points above random, so a score of 5000 is 1658% DQN-normalized.
+    """
+    table = _packaged_table() if table is None else table
+    row = table.get(game, {})
+    if not {"random", "human", reference} <= set(row):
+        return ""
+    margin, gap = row[reference] - row["random"], row["human"] - row["random"]
+    if gap <= 0 or margin >= WEAK_REFERENCE_FRACTION * gap:
+        return ""
+    name = "DQN" if reference == "dqn" else reference
+    return (
+        f"{game}: the {name} reference is only {margin:.0f} points above random play "
+        f"({margin / gap:.0%} of the human-random gap), so its {name}-normalized scores "
+        "are inflated"
+    )
+
+
+def has_reference(game: str, reference: str, table: ReferenceTable | None = None) -> bool:
+    """The table has ``game``'s random and ``reference`` scores."""
+    row = (_packaged_table() if table is None else table).get(game, {})
+    return "random" in row and reference in row and row[reference] != row["random"]
 
 
 def human_normalized_score(scores: NDArray | float, game: str) -> NDArray:
