@@ -18,8 +18,9 @@ from typing import Any
 
 __all__ = ["minari_root", "check_dataset_id", "use_minari_root", "write_minari_dataset"]
 
-# Minari's ``(namespace/)name-vN``; this project always uses a namespace of >= 2 chars.
-_DATASET_ID = re.compile(r"^[A-Za-z0-9_.-]{2,}/[A-Za-z0-9_.-]+-v\d+$")
+# Minari's ``(namespace/)(env_name/)name-vN``; this project always uses a namespace of >= 2
+# chars (Minari's hub writes ``atari/breakout/expert-v0``).
+_DATASET_ID = re.compile(r"^[A-Za-z0-9_.-]{2,}/([A-Za-z0-9_.-]+/)?[A-Za-z0-9_.-]+-v\d+$")
 
 
 def minari_root() -> Path:
@@ -30,11 +31,12 @@ def minari_root() -> Path:
 
 
 def check_dataset_id(dataset_id: str) -> str:
-    """Returns ``dataset_id`` if it reads ``namespace/name-vN``, else raises ``ValueError``."""
+    """Returns ``dataset_id`` if it reads ``namespace/[env/]name-vN``, else raises
+    ``ValueError``."""
     if not _DATASET_ID.match(dataset_id):
         raise ValueError(
-            f"invalid dataset id {dataset_id!r}: expected 'namespace/name-vN' "
-            "(namespace of 2+ characters, a version number)"
+            f"invalid dataset id {dataset_id!r}: expected 'namespace/name-vN' or "
+            "'namespace/env/name-vN' (namespace of 2+ characters, a version number)"
         )
     return dataset_id
 

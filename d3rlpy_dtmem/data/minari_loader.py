@@ -22,6 +22,7 @@ from gymnasium import spaces
 
 from ..convert.minari_io import minari_root
 from ..rewards import REWARD_TRANSFORM_KEY, check_reward_transform
+from .ale_minari import DQNProtocolDataset, as_dqn_protocol
 from .buffer import MultiTaskReplayBuffer
 from .mmap_store import mapped_task
 from .multitask import check_sampling
@@ -30,6 +31,8 @@ from .task import TaskArrays
 __all__ = ["DatasetNotFoundError", "load_minari"]
 
 FRAME_STACK_KEY = "frame_stack"
+# where the DQN-protocol frames of Minari's Atari datasets are kept without an mmap_dir
+CACHE_FOLDER = ".d3rlpy_dtmem-cache"
 
 
 class DatasetNotFoundError(KeyError):
@@ -74,7 +77,13 @@ def load_minari(
             blocking (needs ``prefetch >= 1``; nothing to do without CUDA).
         mmap_dir: keep observations in memory-mapped ``.npy`` stores in this folder (one per
             dataset, written on first use) instead of in RAM: processes on one machine (DDP
-            ranks) then share one copy of the frames. ``None``: read them into RAM.
+            ranks) then share one copy of the frames. ``None``: read them into RAM (Minari's
+            own Atari datasets: converted once into ``<Minari root>/.d3rlpy_dtmem-cache``).
+
+    Minari's own Atari datasets (``atari/<game>/expert-v0``: raw RGB frames of
+    ``ALE/<Game>-v5``, minimal action sets) are read in the DQN protocol of the project's
+    Atari data: 84x84 grayscale frames stacked 4, full-set actions, clipped rewards
+    (:mod:`d3rlpy_dtmem.data.ale_minari`).
 
     Returns:
         the buffer; ``DTMem.fit(buffer, n_steps=...)`` trains on it.
@@ -92,7 +101,8 @@ def load_minari(
     if repeated:
         raise ValueError(f"load_minari: dataset ids listed more than once: {repeated}")
     check_sampling(sampling)
-    datasets = [_open(dataset_id) for dataset_id in ids]
+    # Minari's own Atari datasets (raw RGB frames, minimal actions) in the DQN protocol
+    datasets = [as_dqn_protocol(_open(dataset_id)) for dataset_id in ids]
     for dataset_id, dataset in zip(ids, datasets, strict=True):
         _check_spaces(dataset_id, dataset, ids[0], datasets[0])
     n_frames = _resolve_frame_stack(frame_stack, ids, datasets)
@@ -238,6 +248,8 @@ def _read_task(dataset_id: str, dataset: Any, mmap_dir: str | os.PathLike | None
     image = _is_image(obs_space)
     empty = _stored_layout(np.zeros((0, *obs_space.shape), obs_space.dtype), image)
     shape = (total, *empty.shape[1:])
+    if mmap_dir is None and isinstance(dataset, DQNProtocolDataset):
+        mmap_dir = minari_root() / CACHE_FOLDER  # its frames are converted once, then mapped
     if mmap_dir is None:
         observations = np.empty(shape, dtype=empty.dtype)
         steps = _read_steps(dataset_id, dataset, image, observations)
