@@ -1,5 +1,7 @@
 """``dtmem-convert atari``: DQN-Replay files of real ALE frames -> Minari, and bad input."""
 
+from pathlib import Path
+
 import d3rlpy
 import minari
 import numpy as np
@@ -304,3 +306,23 @@ def test_game_splits_are_the_papers_and_valid_ale_names():
     assert set(games) <= set(atari_reference_table()), "every game has a score-table row"
     with pytest.raises(ValueError, match="known splits: pretrain, held-out, unseen"):
         game_split("test")
+
+
+@pytest.mark.parametrize("compression", ["lzf", "gzip", "none"])
+def test_frames_are_compressed_losslessly(replay, compression):
+    import h5py
+
+    args = [] if compression == "lzf" else ["--compression", compression]  # lzf: the default
+    result = convert(replay, *args)
+    assert result.exit_code == 0, result.output
+    dataset = assert_dataset_holds(DATASET, replay.expected())  # frames still exact
+    assert dataset.storage.metadata["frame_compression"] == compression
+    (path,) = Path(dataset.storage.data_path).glob("*.hdf5")
+    with h5py.File(path, "r") as f:
+        observations = f["episode_0/observations"]
+        assert observations.compression == (None if compression == "none" else compression)
+        if compression != "none":
+            assert observations.chunks[1:] == (84, 84)  # whole frames per chunk
+        assert f["episode_0/actions"].compression is None  # only frames are filtered
+    bad = convert(replay, "--compression", "zstd", "--overwrite")
+    assert bad.exit_code != 0 and "zstd" in bad.output

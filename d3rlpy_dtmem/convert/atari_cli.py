@@ -6,8 +6,13 @@ from pathlib import Path
 import click
 
 from ..options import MultiValueCommand, split_values, with_default
-from .atari_datasets import DEFAULT_DATASET_ID, convert_atari, plan_atari_conversion
-from .minari_io import minari_root
+from .atari_datasets import (
+    DEFAULT_COMPRESSION,
+    DEFAULT_DATASET_ID,
+    convert_atari,
+    plan_atari_conversion,
+)
+from .minari_io import FRAME_COMPRESSIONS, minari_root
 
 __all__ = ["atari_command", "parse_int_ranges"]
 
@@ -74,6 +79,13 @@ def _int_ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @with_default(
     "--dataset-id", DEFAULT_DATASET_ID, "Minari dataset id; {game} and {run} are filled in."
 )
+@with_default(
+    "--compression",
+    DEFAULT_COMPRESSION,
+    "hdf5 filter of the frames: lzf (fast), gzip (smaller, readable by any HDF5 tool) or "
+    "none.",
+    click.Choice(list(FRAME_COMPRESSIONS)),
+)
 @click.option("--overwrite", is_flag=True, help="Replace datasets that exist.")
 @click.option(
     "--skip-existing", is_flag=True, help="Keep datasets that exist (resume a conversion)."
@@ -85,6 +97,7 @@ def atari_command(
     checkpoints: tuple[int, ...],
     max_transitions: int | None,
     dataset_id: str,
+    compression: str,
     overwrite: bool,
     skip_existing: bool,
 ) -> None:
@@ -107,6 +120,7 @@ def atari_command(
             overwrite=overwrite,
             skip_existing=skip_existing,
             on_dataset=lambda summary: click.echo(summary.line()),
+            compression=compression,
         )
     except (ValueError, OSError) as exc:
         raise click.ClickException("; ".join([str(exc), *getattr(exc, "__notes__", [])])) from None

@@ -21,7 +21,9 @@ What a converted dataset holds (a loader can rely on it):
   taken from each checkpoint are recorded in the metadata (``steps_per_checkpoint``).
 
 Peak memory is one block of frames plus the episodes of one chunk handed to the writer, a
-few hundred MB, whatever the number of checkpoints; a failed conversion leaves no dataset.
+few hundred MB (two chunks: the next is decompressed while the writer compresses this one),
+whatever the number of checkpoints; a failed conversion leaves no dataset. Frames are stored
+in lzf-compressed chunks of 64 frames by default (``compression``).
 """
 
 import contextlib
@@ -66,6 +68,10 @@ __all__ = [
 ]
 
 DEFAULT_DATASET_ID = "dqn-replay/{game}-run{run}-v0"
+# hdf5 filter of the frames, chosen by benchmarks/convert_atari.py on real ALE frames: lzf
+# converts at ~30k rows/s, 25x smaller than uncompressed; gzip is 34x smaller but converts
+# at ~28k rows/s (docs/datasets-atari.md)
+DEFAULT_COMPRESSION = "lzf"
 BUDGET_RULE = (
     "max_transitions spread over the checkpoints: each, in order, gets an equal share of the "
     "budget left and contributes its first whole episodes that fit"
@@ -316,7 +322,11 @@ class _EpisodeStream:
 
 
 def _metadata(
-    job: AtariConversion, max_transitions: int | None, step_cap: int, stream: "_EpisodeStream"
+    job: AtariConversion,
+    max_transitions: int | None,
+    step_cap: int,
+    stream: "_EpisodeStream",
+    compression: str,
 ) -> dict:
     from ..envs.atari import minimal_action_set
 
@@ -334,6 +344,7 @@ def _metadata(
         **_reference_scores(job.game),
         "minimal_action_set": list(minimal_action_set(job.game)),
         "frame_stack": FRAME_STACK,
+        "frame_compression": compression,
         REWARD_TRANSFORM_KEY: "clip",  # DQN stored rewards clipped to [-1, 1]
         "final_observation": "last frame repeated (the one after a terminal is not stored)",
         "truncation_at_steps": step_cap,
@@ -361,6 +372,7 @@ def convert_atari_run(
     block_rows: int = 4096,
     chunk_steps: int = 10_000,
     show_progress: bool = True,
+    compression: str = DEFAULT_COMPRESSION,
 ) -> ConversionSummary:
     """Writes one Minari dataset from one game's run (layout in the module docstring).
 
@@ -373,6 +385,8 @@ def convert_atari_run(
         block_rows: frames decompressed at a time.
         chunk_steps: steps handed to the Minari writer at once (10,000: ~70 MB of frames).
         show_progress: a tqdm bar per checkpoint.
+        compression: hdf5 filter of the frames (``"lzf"``, ``"gzip"``, ``"none"``; see
+            ``benchmarks/convert_atari.py`` for what each costs and saves).
 
     Raises:
         DQNReplayError: a bad file (named in the message); nothing is written.
@@ -388,17 +402,21 @@ def convert_atari_run(
         chunk_steps=chunk_steps,
         show_progress=show_progress,
     )
+    from ..data.prefetch import iterate_ahead
+
     path = write_minari_dataset(
         job.dataset_id,
-        stream,
+        # the next chunk is decompressed while the writer compresses this one
+        iterate_ahead(stream),
         observation_space=_observation_space(),
         action_space=_action_space(),
-        metadata=lambda: _metadata(job, max_transitions, step_cap, stream),
+        metadata=lambda: _metadata(job, max_transitions, step_cap, stream, compression),
         env_spec=env_spec(ATARI_DQN_ENV_ID, game=job.game),
         eval_env_spec=env_spec(ATARI_DQN_ENV_ID, game=job.game),
         description=f"{job.game}, DQN-Replay run {job.run}, checkpoints {job.checkpoints}",
         algorithm_name="DQN (Dopamine), logged replay",
         overwrite=overwrite,
+        compression=compression,
     )
     assert stream.finished, "the writer stopped before the end of the episodes"
     seconds = time.perf_counter() - start
@@ -431,6 +449,7 @@ def convert_atari(
     skip_existing: bool = False,
     show_progress: bool = True,
     on_dataset: Callable[[ConversionSummary], Any] | None = None,
+    compression: str = DEFAULT_COMPRESSION,
 ) -> list[ConversionSummary]:
     """Converts DQN-Replay runs to Minari datasets, one per (game, run).
 
@@ -461,6 +480,7 @@ def convert_atari(
                 max_transitions=max_transitions,
                 overwrite=overwrite,
                 show_progress=show_progress,
+                compression=compression,
             )
         except Exception as exc:
             if summaries:

@@ -7,10 +7,10 @@ made; an error in the producer is raised by the next :meth:`Prefetcher.get`.
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
-__all__ = ["Prefetcher"]
+__all__ = ["Prefetcher", "iterate_ahead"]
 
 T = TypeVar("T")
 
@@ -71,3 +71,19 @@ class Prefetcher(Generic[T]):
             except queue.Empty:
                 break
         self._thread.join()
+
+
+def iterate_ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
+    """The items of ``items``, made up to ``depth`` ahead in a background thread; an error
+    while making one is raised where it would have been consumed."""
+    iterator = iter(items)
+    prefetcher: Prefetcher[T] = Prefetcher(lambda: next(iterator), depth)
+    try:
+        while True:
+            try:
+                item = prefetcher.get()
+            except StopIteration:
+                return
+            yield item
+    finally:
+        prefetcher.close()
