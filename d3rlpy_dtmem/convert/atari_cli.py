@@ -82,8 +82,7 @@ def _int_ranges(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @with_default(
     "--compression",
     DEFAULT_COMPRESSION,
-    "hdf5 filter of the frames: lzf (fast), gzip (smaller, readable by any HDF5 tool) or "
-    "none.",
+    "hdf5 filter of the frames: lzf (fast), gzip (smaller, readable by any HDF5 tool) or none.",
     click.Choice(list(FRAME_COMPRESSIONS)),
 )
 @click.option("--overwrite", is_flag=True, help="Replace datasets that exist.")
