@@ -419,19 +419,16 @@ class ExpertReturnMixin:
             would not carry).
         """
         algo: Any = self
-        episode_scope = algo.config.memory_scope == "episode"
-        if not is_expert_target(target_return) and episode_scope:
-            policy = BatchedTransformerPolicy(algo, 1, float(target_return), action_sampler)  # type: ignore[arg-type]
+        if is_expert_target(target_return):
+            sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng), return_samples)
+            policy = BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)
             return SingleEpisodeWrapper(policy)
-        if not is_expert_target(target_return):
-            stock = super().as_stateful_wrapper  # type: ignore[misc]
-            wrapper = stock(float(target_return), action_sampler)  # type: ignore[arg-type]
-            transform = algo.config.evaluation_reward_transform
-            return wrapper if transform == "none" else RewardTransformWrapper(wrapper, transform)
-        sampler = ReturnSampler(kappa, temperature, np.random.default_rng(rng), return_samples)
-        return SingleEpisodeWrapper(
-            BatchedTransformerPolicy(algo, 1, target_return, action_sampler, sampler)
-        )
+        target = float(target_return)  # type: ignore[arg-type]
+        if algo.config.memory_scope == "episode":  # d3rlpy's wrapper would not carry the memory
+            return SingleEpisodeWrapper(BatchedTransformerPolicy(algo, 1, target, action_sampler))
+        wrapper = super().as_stateful_wrapper(target, action_sampler)  # type: ignore[misc]
+        transform = algo.config.evaluation_reward_transform
+        return wrapper if transform == "none" else RewardTransformWrapper(wrapper, transform)
 
 
 __getattr__ = renamed_names(__name__, {"Windows": "EpisodeWindows"})

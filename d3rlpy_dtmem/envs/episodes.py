@@ -20,6 +20,7 @@ __all__ = [
     "EpisodeStats",
     "RandomPolicy",
     "StatefulWrapperPolicy",
+    "play_one_at_a_time",
     "play_together",
 ]
 
@@ -147,3 +148,20 @@ class RandomPolicy:
 
     def predict(self, observations: NDArray, rewards: NDArray, episodes: Sequence[int]) -> list:
         return [self.action_space.sample() for _ in episodes]
+
+
+def play_one_at_a_time(
+    wrapper: Any,
+    env: EpisodeStats,
+    seeds: Sequence[int | None],
+    on_done: Callable[[int], Any] | None = None,
+    on_step: Callable[[int], Any] | None = None,
+) -> list[tuple[float, int, bool, bool]]:
+    """Plays one episode per seed in ``env``, in turn, through a d3rlpy-style stateful
+    wrapper (``predict(x, reward)``, ``reset()``); arguments as :func:`play_together`.
+
+    Returns:
+        ``(return, length, success, truncated)`` of each episode.
+    """
+    policy = StatefulWrapperPolicy(wrapper)
+    return [play_together(policy, [env], [seed], on_done, on_step)[0] for seed in seeds]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from .episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+from .episodes import EpisodeStats, play_one_at_a_time
 
 if TYPE_CHECKING:  # d3rlpy loads torch: not needed to list tasks or parse options
     from d3rlpy.interface import StatefulTransformerAlgoProtocol
@@ -266,11 +266,9 @@ def metaworld_success_rate(
         make_metaworld(task, seed=seed, hide_goal=hide_goal, max_episode_steps=max_episode_steps),
         stop_on_success=True,
     )
-    policy = StatefulWrapperPolicy(wrapper)
-    successes = 0
     try:
-        for _ in tqdm(range(episodes), desc=task, disable=not show_progress, unit="episode"):
-            successes += play_together(policy, [env], [None])[0][2]
+        with tqdm(total=episodes, desc=task, disable=not show_progress, unit="episode") as bar:
+            stats = play_one_at_a_time(wrapper, env, [None] * episodes, bar.update)
     finally:
         env.close()
-    return successes / episodes
+    return sum(success for _, _, success, _ in stats) / episodes

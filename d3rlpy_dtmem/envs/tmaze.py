@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium import spaces
 from numpy.typing import NDArray
 
-from .episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+from .episodes import EpisodeStats, play_one_at_a_time
 from .registry import TMAZE_ENV_ID
 
 if TYPE_CHECKING:
@@ -193,10 +193,8 @@ def tmaze_outcomes(wrapper: Any, corridor_length: int, episodes: int, seed: int)
     if episodes < 1:
         raise ValueError(f"tmaze_outcomes: episodes must be >= 1, got {episodes}")
     env = EpisodeStats(TMazeEnv(corridor_length))
-    policy = StatefulWrapperPolicy(wrapper)
-    return [
-        bool(play_together(policy, [env], [seed + episode])[0][2]) for episode in range(episodes)
-    ]
+    seeds = [seed + episode for episode in range(episodes)]
+    return [bool(stats[2]) for stats in play_one_at_a_time(wrapper, env, seeds)]
 
 
 def tmaze_success_rate(wrapper: Any, corridor_length: int, episodes: int, seed: int) -> float:

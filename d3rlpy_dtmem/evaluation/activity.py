@@ -97,6 +97,12 @@ def record_trajectory(
 def _windows_ending_at(trajectory: Trajectory, steps: NDArray, context: int) -> list[NDArray]:
     """The K-step windows that end at each of ``steps`` (n), as the model saw them."""
     index, valid = window_steps(steps, np.zeros_like(steps), context)  # (n, K)
+    return _gathered(trajectory, index, valid)
+
+
+def _gathered(trajectory: Trajectory, index: NDArray, valid: NDArray) -> list[NDArray]:
+    """The model's inputs (observations, actions, returns-to-go, timesteps, valid) at the
+    (n, L) steps ``index`` of ``trajectory``, zero where not ``valid``."""
     arrays = (
         trajectory.observations,
         trajectory.actions,
@@ -143,13 +149,7 @@ def _episode_activity(algo: "DTMem", trajectory: Trajectory, captured: list) -> 
     padded = -(-steps // context) * context
     index = np.minimum(np.arange(padded), steps - 1)[None]  # (1, L)
     valid = (np.arange(padded) < steps)[None]
-    arrays = (
-        trajectory.observations,
-        trajectory.actions,
-        trajectory.returns_to_go,
-        trajectory.timesteps,
-    )
-    inputs = [*(gather(array, index, valid) for array in arrays), valid.astype(np.float32)]
+    inputs = _gathered(trajectory, index, valid)
     with torch.no_grad():
         algo.impl.forward(windows_to_torch(algo, *inputs))
     # one capture per segment (content addressing runs them in turn), or one for the run

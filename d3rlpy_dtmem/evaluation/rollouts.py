@@ -23,7 +23,7 @@ import numpy as np
 from d3rlpy.algos.transformer.action_samplers import TransformerActionSampler
 from d3rlpy.types import NDArray
 
-from ..envs.episodes import EpisodeStats, StatefulWrapperPolicy, play_together
+from ..envs.episodes import EpisodeStats, play_one_at_a_time, play_together
 from ..expert import (
     DEFAULT_KAPPA,
     DEFAULT_RETURN_SAMPLES,
@@ -147,8 +147,7 @@ def evaluate(
                     rng=sampler.rng,
                     return_samples=return_samples,
                 )
-                one = StatefulWrapperPolicy(wrapper)
-                stats = [play_together(one, envs, [seed], bar.update, steps)[0] for seed in starts]
+                stats = play_one_at_a_time(wrapper, envs[0], starts, bar.update, steps)
     finally:
         for env in envs:
             env.close()
