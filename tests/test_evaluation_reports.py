@@ -188,9 +188,11 @@ def test_reports_flag_weak_references_and_name_the_aggregated_games(tmp_path):
     np.testing.assert_allclose(time_pilot.other_scores["DQN-normalized score"][0, 0], 16.58, 1e-3)
     pong = parse_env_spec("atari:Pong").task_result(_result([[0.0, 10.0]]))
     assert pong.notes == ()
-    # a game without a DQN reference is scored by the references it has; one without any
-    # by its return
-    assert parse_env_spec("atari:Hero").score_names == ("human-normalized score",)
+    # a game is scored by the references it has; one without random play by its return
+    assert parse_env_spec("atari:Hero").score_names == (
+        "human-normalized score",
+        "DQN-normalized score",
+    )
     assert parse_env_spec("atari:Carnival").score_names == ("return",)
     files = write_report([time_pilot, pong], tmp_path / "out", repetitions=100)
     report = files["report"].read_text()

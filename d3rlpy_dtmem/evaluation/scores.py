@@ -15,8 +15,8 @@ A score normalized by a reference column is::
 
 so 0 is random play and 1 the reference. Any other table of the same form can be given.
 A cell may be empty (a reference not shipped): those scores are then not given for that
-game. Carnival has none (no human score in the tables used); Hero, KungFuMaster, Phoenix
-and Seaquest have random and human scores but no DQN reference yet.
+game. Carnival, not one of the 57 games of the random/human tables, has only its DQN score,
+so it is scored by its raw return.
 """
 
 import csv
@@ -78,7 +78,7 @@ def _packaged_table() -> ReferenceTable:
 
 
 def atari_reference_table() -> ReferenceTable:
-    """The shipped random, human and DQN scores of 33 Atari games (a copy, safe to modify)."""
+    """The shipped random, human and DQN scores of 38 Atari games (a copy, safe to modify)."""
     return {game: dict(scores) for game, scores in _packaged_table().items()}
 
 
