@@ -1,13 +1,15 @@
-"""LoRA sweep on the quickstart's held-out task: learning rate, rank, alpha, targets, steps.
+"""LoRA sweep on the quickstart's held-out task, over several pre-trained bases.
 
-Starts from the DT-Mem pre-trained by ``dtmem quickstart`` (``<from>/dtmem_pretrained.d3``
-and the held-out data in ``<from>/minari``), varies one setting at a time around a base
-point, and evaluates held-out success (the quickstart's seeds x episodes, 95% bootstrap
-interval over episodes). Steps are swept inside the base run, by evaluating it after
-each of ``--step-points`` updates. Full fine-tuning of the same base is the reference.
+Starts from the DT-Mem bases pre-trained by ``dtmem quickstart`` (``<dir>/dtmem_pretrained.d3``
+and the held-out data in ``<dir>/minari``; one directory per pre-training seed), varies one
+setting at a time around a base point (learning rate, rank, alpha, targets, batch size,
+balance-loss weight, steps) and evaluates held-out success on every base (the quickstart's
+evaluation seeds x episodes). Each point is reported per base and pooled over the bases,
+with a 95% bootstrap interval stratified over bases, next to full fine-tuning of the same
+bases on the same data (the quickstart's reference).
 
-    dtmem quickstart --out runs/quickstart
-    python benchmarks/lora_sweep.py --from runs/quickstart
+    for s in 0 1 2; do dtmem quickstart --seed $s --out runs/qs_seed$s; done
+    python benchmarks/lora_sweep.py --from runs/qs_seed0 runs/qs_seed1 runs/qs_seed2
 """
 
 import d3rlpy_dtmem  # noqa: F401  # isort: skip  (first: registers DT-Mem, quiets old gym)
@@ -18,17 +20,17 @@ import time
 from pathlib import Path
 
 import d3rlpy
+import numpy as np
 import torch
 
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     scripted_datasets,
     success_rate,
-    target_return,
+    target_returns,
 )
 from d3rlpy_dtmem.convert import use_minari_root
 from d3rlpy_dtmem.data import load_minari
-from d3rlpy_dtmem.evaluation.aggregate import task_intervals
 
 TARGETS = {
     "memory": "memory",
@@ -36,92 +38,156 @@ TARGETS = {
     "memory+heads": r"(.*\.)?(memory\.(address_query|address_key|write_query|write_key|value|out)"
     r"|heads\.\w+\.(hidden|output))",
 }
+KEYS = {"lr": float, "rank": int, "alpha": float, "targets": str, "batch": int, "balance": float}
+KEYS["steps"] = int
 
 
-def evaluate(algo, settings: QuickstartSettings, target: float) -> dict[str, float]:
-    task = settings.test_tasks[0]
-    scores = success_rate(algo, task, target, settings).successes.astype(float).reshape(-1, 1)
-    (interval,) = task_intervals(scores)
-    return dataclasses.asdict(interval)
+def parse_point(text: str, base: dict | None = None) -> dict:
+    """``"lr=1e-3,rank=8"`` -> a point; keys not given come from ``base``."""
+    point = dict(base or {})
+    for part in filter(None, text.split(",")):
+        key, _, value = part.partition("=")
+        if key not in KEYS:
+            raise SystemExit(f"unknown sweep key {key!r} in {text!r}; keys: {', '.join(KEYS)}")
+        point[key] = KEYS[key](value)
+    return point
 
 
-def finetune(base: Path, buffer, mode: str, point: dict, checkpoints, settings, target):
-    """Trains from ``base``; the success after each of ``checkpoints`` updates."""
-    d3rlpy.seed(settings.seed)
-    algo = d3rlpy.load_learnable(str(base), device=settings.device)
-    if mode == "lora":
-        algo.enable_lora(
+def label(point: dict | None) -> str:
+    return "full FT" if point is None else ",".join(f"{k}={v}" for k, v in point.items())
+
+
+@dataclasses.dataclass
+class Base:
+    """One pre-trained quickstart run: its model, held-out data and evaluation settings."""
+
+    path: Path
+    settings: QuickstartSettings
+    buffer: object
+    target: float
+
+    @classmethod
+    def load(cls, source: Path) -> "Base":
+        model = source / "dtmem_pretrained.d3"
+        results = source / "results.json"
+        if not model.exists() or not results.exists():
+            raise SystemExit(
+                f"{source}: no quickstart output; run `dtmem quickstart --out {source}`"
+            )
+        rows = json.loads(results.read_text())["rows"]
+        tasks = tuple(dict.fromkeys(r["task"] for r in rows if r["split"] == "train"))
+        test_tasks = tuple(dict.fromkeys(r["task"] for r in rows if r["split"] == "test"))
+        settings = QuickstartSettings(
+            out=source, tasks=tasks, test_tasks=test_tasks, show_progress=False
+        )
+        with use_minari_root(source / "minari"):
+            test_ids = scripted_datasets(test_tasks, settings.finetune_episodes, settings)
+            buffer = load_minari(test_ids, seed=settings.seed)
+        target = target_returns(buffer, test_tasks)[test_tasks[0]]  # as the quickstart
+        return cls(model, settings, buffer, target)
+
+    def success(self, algo) -> np.ndarray:
+        """Successes (0/1) of ``algo`` over the evaluation episodes of the held-out task."""
+        task = self.settings.test_tasks[0]
+        return success_rate(algo, task, self.target, self.settings).successes.astype(float).ravel()
+
+
+def finetune(base: Base, point: dict | None, checkpoints: list[int]) -> dict[int, np.ndarray]:
+    """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``); the
+    held-out successes after each of ``checkpoints`` updates."""
+    defaults = base.settings
+    d3rlpy.seed(defaults.seed)
+    algo = d3rlpy.load_learnable(str(base.path), device=defaults.device)
+    if point is None:
+        algo.configure_finetuning("full")
+    else:
+        algo.configure_finetuning(
+            "lora",
             rank=point["rank"],
             alpha=point["alpha"],
-            targets=TARGETS[point["targets"]],
             learning_rate=point["lr"],
+            batch_size=point["batch"],
+            memory_balance_weight=point["balance"],
+            targets=TARGETS[point["targets"]],
         )
-    else:
-        algo.configure_finetuning(mode)
     config = algo.config
     results, done = {}, 0
     for steps in checkpoints:
         for _ in range(steps - done):
-            algo.update(buffer.sample_trajectory_batch(config.batch_size, config.context_size))
+            algo.update(base.buffer.sample_trajectory_batch(config.batch_size, config.context_size))
         done = steps
-        results[steps] = evaluate(algo, settings, target)
-    return results, algo.parameter_counts()
+        results[steps] = base.success(algo)
+    results["trainable"] = algo.parameter_counts()["trainable"]
+    return results
+
+
+def summarize(per_base: list[np.ndarray]) -> dict:
+    """Pooled success with a bootstrap interval stratified over bases, and each base's."""
+    low, high = _stratified_interval(per_base)
+    return {
+        "point": float(np.mean([s.mean() for s in per_base])),
+        "low": low,
+        "high": high,
+        "per_base": [float(s.mean()) for s in per_base],
+    }
+
+
+def _stratified_interval(per_base: list[np.ndarray], draws: int = 2000) -> tuple[float, float]:
+    rng = np.random.default_rng(0)
+    means = np.zeros(draws)
+    for successes in per_base:
+        picks = rng.integers(0, len(successes), size=(draws, len(successes)))
+        means += successes[picks].mean(axis=1) / len(per_base)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--from", dest="source", default="runs/quickstart")
-    parser.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3, 1e-2])
-    parser.add_argument("--ranks", type=int, nargs="+", default=[2, 4, 8, 16])
-    parser.add_argument("--alphas", type=float, nargs="+", default=[8.0, 16.0, 64.0])
-    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=list(TARGETS))
-    parser.add_argument("--step-points", type=int, nargs="+", default=[500, 1500, 3000])
-    parser.add_argument("--base", default="lr=3e-3,rank=8,alpha=64,targets=memory")
+    parser.add_argument("--from", dest="sources", nargs="+", required=True, type=Path)
+    parser.add_argument(
+        "--base", default="lr=1e-3,rank=8,alpha=64,targets=memory,batch=16,balance=0.1,steps=1500"
+    )
+    parser.add_argument(
+        "--vary",
+        nargs="*",
+        default=["batch=64", "balance=0", "batch=64,balance=0", "lr=3e-3", "rank=16"],
+        help="points that change the base point (key=value,...)",
+    )
+    parser.add_argument("--step-points", type=int, nargs="*", default=[500, 3000])
+    parser.add_argument("--out", type=Path, default=Path("runs/lora_sweep.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)
-    source = Path(args.source)
-    defaults = QuickstartSettings()
-    settings = QuickstartSettings(out=source, show_progress=False)
-    base_model = source / "dtmem_pretrained.d3"
-    if not base_model.exists():
-        raise SystemExit(f"{base_model} not found: run `dtmem quickstart --out {source}` first")
-    raw = dict(part.split("=") for part in args.base.split(","))
-    base = {"lr": float(raw["lr"]), "rank": int(raw["rank"]), "alpha": float(raw["alpha"])}
-    base["targets"] = raw["targets"]
-    points = [base]
-    for key, values in (
-        ("lr", args.lrs),
-        ("rank", args.ranks),
-        ("alpha", args.alphas),
-        ("targets", args.targets),
-    ):
-        points += [{**base, key: value} for value in values if value != base[key]]
-    with use_minari_root(source / "minari"):
-        train_ids = scripted_datasets(settings.tasks, settings.episodes, settings)
-        target = target_return(load_minari(train_ids, seed=settings.seed))
-        test_ids = scripted_datasets(settings.test_tasks, defaults.finetune_episodes, settings)
-        buffer = load_minari(test_ids, seed=settings.seed)
-    rows = []
-    started = time.perf_counter()
-    for point in [None, *points]:  # None: full fine-tuning, the reference
-        mode = "full" if point is None else "lora"
-        checkpoints = (
-            sorted(args.step_points) if point in (None, base) else [defaults.finetune_steps]
-        )
-        results, counts = finetune(
-            base_model, buffer, mode, point or {}, checkpoints, settings, target
-        )
-        for steps, success in results.items():
-            rows.append({"mode": mode, **(point or {}), "steps": steps, **success, **counts})
-            label = "full FT" if point is None else ", ".join(f"{k}={v}" for k, v in point.items())
+    base_point = parse_point(args.base)
+    missing = set(KEYS) - set(base_point)
+    if missing:
+        raise SystemExit(f"--base lacks {', '.join(sorted(missing))}")
+    points = [base_point, *(parse_point(text, base_point) for text in args.vary)]
+    bases = [Base.load(source) for source in args.sources]
+    rows, started = [], time.perf_counter()
+    for point in [None, *points]:
+        if point is None:
+            checkpoints = [bases[0].settings.full_finetune_steps]
+        elif point is base_point:
+            checkpoints = sorted({point["steps"], *args.step_points})
+        else:
+            checkpoints = [point["steps"]]
+        runs = [finetune(base, point, checkpoints) for base in bases]
+        for steps in checkpoints:
+            summary = summarize([run[steps] for run in runs])
+            row = {"setting": label(point), "steps": steps, **summary}
+            row["trainable"] = runs[0]["trainable"]
+            rows.append(row)
+            per_base = " ".join(f"{value:.2f}" for value in summary["per_base"])
             print(
-                f"{label:<45} steps {steps:>5}  success {success['point']:.2f} "
-                f"[{success['low']:.2f}, {success['high']:.2f}]  trainable {counts['trainable']:,}"
-                f"  ({time.perf_counter() - started:.0f} s)",
+                f"{row['setting']:<62} steps {steps:>5}  success {summary['point']:.2f} "
+                f"[{summary['low']:.2f}, {summary['high']:.2f}]  per base {per_base}  "
+                f"trainable {row['trainable']:,}  ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
-    (source / "lora_sweep.json").write_text(json.dumps(rows, indent=2) + "\n")
-    print(f"wrote {source / 'lora_sweep.json'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

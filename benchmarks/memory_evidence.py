@@ -273,6 +273,7 @@ def main() -> None:
     parser.add_argument("--lora-lr", type=float, default=None)
     parser.add_argument("--eval-seeds", type=int, default=2)
     parser.add_argument("--eval-episodes", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=16, help="trajectories per update")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -280,6 +281,7 @@ def main() -> None:
         out=Path(args.out),
         seeds=tuple(range(args.eval_seeds)),
         eval_episodes=args.eval_episodes,
+        batch_size=args.batch_size,
         show_progress=False,
     )
     Path(args.out).mkdir(parents=True, exist_ok=True)

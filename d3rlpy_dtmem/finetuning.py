@@ -293,19 +293,37 @@ class Adapters:
         alpha: float = 8.0,
         dropout: float = 0.0,
         learning_rate: float | None = None,
+        batch_size: int | None = None,
+        memory_balance_weight: float | None = None,
+        targets: str | list[str] = "memory",
     ) -> None:
         """Selects what ``fit`` trains next: ``"lora"``, ``"full-memory"`` or ``"full"``.
 
-        ``rank``, ``alpha`` and ``dropout`` apply to ``"lora"`` only. The full modes start a
+        ``rank``, ``alpha``, ``dropout`` and ``targets`` apply to ``"lora"`` only (see
+        :meth:`enable_lora`). The full modes start a
         fresh optimizer (and learning-rate warmup) over every parameter, frozen ones
         receiving no gradient. ``learning_rate``: the new optimizer's peak rate (default:
         :data:`DEFAULT_LORA_LEARNING_RATE` for LoRA, the config's rate otherwise).
+        ``batch_size`` and ``memory_balance_weight``, when given, replace the config's values
+        from now on (a fine-tuning set is often one task, where balancing slot usage over
+        the batch works against it; they are saved with the model's config).
         """
         if mode not in FINETUNE_MODES:
             raise ValueError(f"unknown fine-tuning mode {mode!r}; choose from {FINETUNE_MODES}")
+        if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if memory_balance_weight is not None and not memory_balance_weight >= 0:
+            raise ValueError(f"memory_balance_weight must be >= 0, got {memory_balance_weight!r}")
         impl = self._built_impl()
         if mode == "lora":
-            self.enable_lora(rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate)
+            self.enable_lora(
+                rank=rank,
+                alpha=alpha,
+                dropout=dropout,
+                targets=targets,
+                learning_rate=learning_rate,
+            )
+            self._override_training(batch_size, memory_balance_weight)
             return
         if self.lora_adapters:
             raise AdapterError("disable_lora() or merge_adapter() before full fine-tuning")
@@ -317,7 +335,16 @@ class Adapters:
         rate = self._algo.config.learning_rate if learning_rate is None else learning_rate
         optim = self._create_optimizer(list(model.named_modules()), _positive_rate(rate))
         impl.use_optimizer(optim, checkpointed=True)
+        self._override_training(batch_size, memory_balance_weight)
         self._log_parameter_counts(f"fine-tuning mode {mode!r}")
+
+    def _override_training(self, batch_size: int | None, balance_weight: float | None) -> None:
+        config = self._algo.config
+        if batch_size is not None:
+            config.batch_size = int(batch_size)
+        if balance_weight is not None:
+            config.memory_balance_weight = float(balance_weight)
+            self._built_impl().memory_balance_weight = float(balance_weight)
 
     def _restore_base_training(self) -> None:
         self._to_train = None

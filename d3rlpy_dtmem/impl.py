@@ -93,6 +93,15 @@ class DTMemImpl(TransformerAlgoImplBase):
         return self._discrete
 
     @property
+    def memory_balance_weight(self) -> float:
+        """λ_b, the weight of the slot-usage balance loss in the training loss."""
+        return self._memory_balance_weight
+
+    @memory_balance_weight.setter
+    def memory_balance_weight(self, weight: float) -> None:
+        self._memory_balance_weight = float(weight)
+
+    @property
     def segment_length(self) -> int | None:
         """K of the episode scope's segments; ``None`` in the window scope."""
         return self._segment_length

@@ -329,3 +329,30 @@ def test_a_change_of_trainable_parameters_rebuilds_the_graphed_step(pretrained, 
     assert len(graphs) == 2 and algo.impl._compute_grad is graphs[-1]
     algo.configure_finetuning("full-memory")
     assert len(graphs) == 3
+
+
+def test_finetuning_can_set_batch_size_and_balance_weight(pretrained, tmp_path):
+    algo, dataset = pretrained()
+    assert algo.config.memory_balance_weight > 0
+    assert "memory_balance_loss" in algo.update(
+        dataset.sample_trajectory_batch(algo.config.batch_size, algo.config.context_size)
+    )
+    for bad in ({"batch_size": 0}, {"batch_size": 2.5}, {"memory_balance_weight": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            algo.configure_finetuning("lora", **bad)
+        assert not algo.lora_adapters  # nothing half-done
+    batch, weight = algo.config.batch_size, algo.config.memory_balance_weight
+    algo.configure_finetuning("lora", batch_size=batch + 3, memory_balance_weight=0.0)
+    assert algo.config.batch_size == batch + 3
+    metrics = algo.update(
+        dataset.sample_trajectory_batch(algo.config.batch_size, algo.config.context_size)
+    )
+    assert "memory_balance_loss" not in metrics and "memory_slots_used" in metrics
+    algo.disable_lora()
+    algo.configure_finetuning("full", memory_balance_weight=weight)
+    assert algo.config.batch_size == batch + 3  # a later call keeps what it does not set
+    assert "memory_balance_loss" in algo.update(
+        dataset.sample_trajectory_batch(algo.config.batch_size, algo.config.context_size)
+    )
+    algo.save(str(tmp_path / "tuned.d3"))
+    assert d3rlpy.load_learnable(str(tmp_path / "tuned.d3")).config.batch_size == batch + 3

@@ -4,9 +4,12 @@ import json
 import struct
 
 import d3rlpy
+import minari
+import numpy as np
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem
+from d3rlpy_dtmem.convert import use_minari_root
 
 
 def png_size(path):
@@ -31,6 +34,8 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
         "10",
         "--eval-episodes",
         "1",
+        "--batch-size",
+        "4",
     ]
     result = CliRunner().invoke(dtmem, args)
     assert result.exit_code == 0, result.output
@@ -67,7 +72,15 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
         assert width > 100 and height > 100
     assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
     base = d3rlpy.load_learnable(str(out / "dtmem_pretrained.d3"))
+    assert base.config.batch_size == 4
     assert base.load_adapter(out / "adapter.pt") == "default"
+    # every task is evaluated at its own best data return
+    with use_minari_root(out / "minari"):
+        for dataset_id in minari.list_local_datasets():
+            task = dataset_id.split("/")[1].rsplit("-", 2)[0]
+            episodes = minari.load_dataset(dataset_id).iterate_episodes()
+            best = max(float(np.sum(episode.rewards)) for episode in episodes)
+            assert f"{task} {best:.0f}" in report, (task, best)
 
     # a re-run reuses the generated data
     datasets = sorted(p.name for p in (out / "minari" / "quickstart").iterdir())

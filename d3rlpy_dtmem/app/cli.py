@@ -453,6 +453,7 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **optio
 @_count("--steps", _QS.steps, "Pre-training steps of each model.")
 @_count("--finetune-steps", _QS.finetune_steps, "LoRA steps on the held-out data.")
 @_count("--full-finetune-steps", _QS.full_finetune_steps, "Full fine-tuning steps (the reference).")
+@_count("--batch-size", _QS.batch_size, "Trajectories per update (pre-training, fine-tuning).")
 @_count("--eval-episodes", _QS.eval_episodes, "Evaluation episodes per seed (3 seeds) and task.")
 @_device(_QS.device)
 @_seed(_QS.seed)
