@@ -4,9 +4,10 @@ Starts from the DT-Mem bases pre-trained by ``dtmem quickstart`` (``<dir>/dtmem_
 and the held-out data in ``<dir>/minari``; one directory per pre-training seed), varies one
 setting at a time around a base point (learning rate, rank, alpha, targets, batch size,
 balance-loss weight, steps) and evaluates held-out success on every base (the quickstart's
-evaluation seeds x episodes). Each point is reported per base and pooled over the bases,
-with a 95% bootstrap interval stratified over bases, next to full fine-tuning of the same
-bases on the same data (the quickstart's reference).
+evaluation seeds x episodes). Every point runs once per fine-tuning seed (``--seeds``) on
+every base; a run's initialisation and batch order depend on its seed alone. Each point is
+reported per base and seed and pooled, with a 95% bootstrap interval stratified over bases,
+next to full fine-tuning of the same bases on the same data (the quickstart's reference).
 
     for s in 0 1 2; do dtmem quickstart --seed $s --out runs/qs_seed$s; done
     python benchmarks/lora_sweep.py --from runs/qs_seed0 runs/qs_seed1 runs/qs_seed2
@@ -63,7 +64,7 @@ class Base:
 
     path: Path
     settings: QuickstartSettings
-    buffer: object
+    test_ids: list[str]
     target: float
 
     @classmethod
@@ -84,7 +85,12 @@ class Base:
             test_ids = scripted_datasets(test_tasks, settings.finetune_episodes, settings)
             buffer = load_minari(test_ids, seed=settings.seed)
         target = target_returns(buffer, test_tasks)[test_tasks[0]]  # as the quickstart
-        return cls(model, settings, buffer, target)
+        return cls(model, settings, test_ids, target)
+
+    def buffer(self, seed: int):
+        """The held-out data, its batch order drawn from ``seed`` alone."""
+        with use_minari_root(self.settings.out / "minari"):
+            return load_minari(self.test_ids, seed=seed)
 
     def success(self, algo) -> np.ndarray:
         """Successes (0/1) of ``algo`` over the evaluation episodes of the held-out task."""
@@ -92,11 +98,14 @@ class Base:
         return success_rate(algo, task, self.target, self.settings).successes.astype(float).ravel()
 
 
-def finetune(base: Base, point: dict | None, checkpoints: list[int]) -> dict[int, np.ndarray]:
-    """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``); the
-    held-out successes after each of ``checkpoints`` updates."""
+def finetune(
+    base: Base, point: dict | None, checkpoints: list[int], seed: int
+) -> dict[int, np.ndarray]:
+    """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``) with training
+    seed ``seed``; the held-out successes after each of ``checkpoints`` updates."""
     defaults = base.settings
-    d3rlpy.seed(defaults.seed)
+    d3rlpy.seed(seed)
+    buffer = base.buffer(seed)
     algo = d3rlpy.load_learnable(str(base.path), device=defaults.device)
     if point is None:
         algo.configure_finetuning("full")
@@ -114,7 +123,7 @@ def finetune(base: Base, point: dict | None, checkpoints: list[int]) -> dict[int
     results, done = {}, 0
     for steps in checkpoints:
         for _ in range(steps - done):
-            algo.update(base.buffer.sample_trajectory_batch(config.batch_size, config.context_size))
+            algo.update(buffer.sample_trajectory_batch(config.batch_size, config.context_size))
         done = steps
         results[steps] = base.success(algo)
     results["trainable"] = algo.parameter_counts()["trainable"]
@@ -146,15 +155,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--from", dest="sources", nargs="+", required=True, type=Path)
     parser.add_argument(
-        "--base", default="lr=1e-3,rank=8,alpha=64,targets=memory,batch=16,balance=0.1,steps=1500"
+        "--base",
+        default="lr=1e-3,rank=8,alpha=64,targets=memory,batch=64,balance=0,steps=3000",
+        help="the point the others vary (default: the quickstart's LoRA)",
     )
     parser.add_argument(
         "--vary",
         nargs="*",
-        default=["batch=64", "balance=0", "batch=64,balance=0", "lr=3e-3", "rank=16"],
+        default=["balance=0.1", "lr=3e-3", "lr=3e-4", "rank=16"],
         help="points that change the base point (key=value,...)",
     )
-    parser.add_argument("--step-points", type=int, nargs="*", default=[500, 3000])
+    parser.add_argument(
+        "--step-points",
+        type=int,
+        nargs="*",
+        default=[1500],
+        help="earlier updates at which the base point is also evaluated",
+    )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="fine-tuning seeds run on every base"
+    )
+    parser.add_argument("--skip-full", action="store_true", help="leave out full fine-tuning")
     parser.add_argument("--out", type=Path, default=Path("runs/lora_sweep.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -165,23 +186,26 @@ def main() -> None:
     points = [base_point, *(parse_point(text, base_point) for text in args.vary)]
     bases = [Base.load(source) for source in args.sources]
     rows, started = [], time.perf_counter()
-    for point in [None, *points]:
+    for point in [None, *points][1 if args.skip_full else 0 :]:
         if point is None:
             checkpoints = [bases[0].settings.full_finetune_steps]
         elif point is base_point:
             checkpoints = sorted({point["steps"], *args.step_points})
         else:
             checkpoints = [point["steps"]]
-        runs = [finetune(base, point, checkpoints) for base in bases]
+        runs = [[finetune(base, point, checkpoints, seed) for seed in args.seeds] for base in bases]
         for steps in checkpoints:
-            summary = summarize([run[steps] for run in runs])
+            summary = summarize([np.concatenate([r[steps] for r in base]) for base in runs])
+            summary["per_run"] = [[float(r[steps].mean()) for r in base] for base in runs]
             row = {"setting": label(point), "steps": steps, **summary}
-            row["trainable"] = runs[0]["trainable"]
+            row["trainable"] = runs[0][0]["trainable"]
             rows.append(row)
-            per_base = " ".join(f"{value:.2f}" for value in summary["per_base"])
+            per_base = " ".join(
+                "/".join(f"{value:.2f}" for value in base) for base in summary["per_run"]
+            )
             print(
                 f"{row['setting']:<62} steps {steps:>5}  success {summary['point']:.2f} "
-                f"[{summary['low']:.2f}, {summary['high']:.2f}]  per base {per_base}  "
+                f"[{summary['low']:.2f}, {summary['high']:.2f}]  per base (seeds) {per_base}  "
                 f"trainable {row['trainable']:,}  ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
