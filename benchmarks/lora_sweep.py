@@ -32,6 +32,7 @@ from d3rlpy_dtmem.app.quickstart import (
 )
 from d3rlpy_dtmem.convert import use_minari_root
 from d3rlpy_dtmem.data import load_minari
+from d3rlpy_dtmem.evaluation.aggregate import stratified_bootstrap_ci
 
 TARGETS = {
     "memory": "memory",
@@ -39,8 +40,15 @@ TARGETS = {
     "memory+heads": r"(.*\.)?(memory\.(address_query|address_key|write_query|write_key|value|out)"
     r"|heads\.\w+\.(hidden|output))",
 }
-KEYS = {"lr": float, "rank": int, "alpha": float, "targets": str, "batch": int, "balance": float}
-KEYS["steps"] = int
+KEYS = {
+    "lr": float,
+    "rank": int,
+    "alpha": float,
+    "targets": str,
+    "batch": int,
+    "balance": float,
+    "steps": int,
+}
 
 
 def parse_point(text: str, base: dict | None = None) -> dict:
@@ -131,24 +139,9 @@ def finetune(
 
 
 def summarize(per_base: list[np.ndarray]) -> dict:
-    """Pooled success with a bootstrap interval stratified over bases, and each base's."""
-    low, high = _stratified_interval(per_base)
-    return {
-        "point": float(np.mean([s.mean() for s in per_base])),
-        "low": low,
-        "high": high,
-        "per_base": [float(s.mean()) for s in per_base],
-    }
-
-
-def _stratified_interval(per_base: list[np.ndarray], draws: int = 2000) -> tuple[float, float]:
-    rng = np.random.default_rng(0)
-    means = np.zeros(draws)
-    for successes in per_base:
-        picks = rng.integers(0, len(successes), size=(draws, len(successes)))
-        means += successes[picks].mean(axis=1) / len(per_base)
-    low, high = np.percentile(means, [2.5, 97.5])
-    return float(low), float(high)
+    """Mean success with a 95% bootstrap interval stratified over bases, and each base's."""
+    interval = stratified_bootstrap_ci(np.stack(per_base, axis=1), "mean")  # (runs, bases)
+    return {**dataclasses.asdict(interval), "per_base": [float(s.mean()) for s in per_base]}
 
 
 def main() -> None:

@@ -137,10 +137,13 @@ def quickstart_model(use_memory: bool, settings: QuickstartSettings, **overrides
     )
 
 
+def _best_return(episodes: Any) -> float:
+    return max(float(np.sum(episode.rewards)) for episode in episodes)
+
+
 def target_return(buffer: Any) -> float:
     """The best episode return in ``buffer`` (all its tasks together)."""
-    returns = [float(np.sum(episode.rewards)) for episode in buffer.episodes]
-    return max(returns)
+    return _best_return(buffer.episodes)
 
 
 def target_returns(buffer: Any, tasks: Sequence[str]) -> dict[str, float]:
@@ -152,7 +155,7 @@ def target_returns(buffer: Any, tasks: Sequence[str]) -> dict[str, float]:
     return they never reached.
     """
     return {
-        task: max(float(np.sum(episode.rewards)) for episode in arrays.episodes())
+        task: _best_return(arrays.episodes())
         for task, arrays in zip(tasks, buffer.tasks, strict=True)
     }
 
