@@ -6,9 +6,11 @@ import struct
 import d3rlpy
 import minari
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem
+from d3rlpy_dtmem.app.quickstart import QuickstartSettings, run_quickstart
 from d3rlpy_dtmem.convert import use_minari_root
 
 
@@ -82,10 +84,29 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
             best = max(float(np.sum(episode.rewards)) for episode in episodes)
             assert f"{task} {best:.0f}" in report, (task, best)
 
-    # a re-run reuses the generated data
+    # a re-run reuses the generated data; with two fine-tuning runs of each kind, the held-out
+    # rows pool the episodes of both (their seeds), the other rows are unchanged
     datasets = sorted(p.name for p in (out / "minari" / "quickstart").iterdir())
     stamp = {p: p.stat().st_mtime_ns for p in (out / "minari").rglob("*.hdf5")}
-    rerun = CliRunner().invoke(dtmem, args)
+    rerun = CliRunner().invoke(dtmem, [*args, "--finetune-runs", "2"])
     assert rerun.exit_code == 0, rerun.output
+    assert "(2 runs each)" in rerun.output
     assert sorted(p.name for p in (out / "minari" / "quickstart").iterdir()) == datasets
     assert {p: p.stat().st_mtime_ns for p in (out / "minari").rglob("*.hdf5")} == stamp
+    summary = json.loads((out / "summary.json").read_text())
+    assert [row["episodes"] for row in summary["tasks"]] == [3] * 6 + [6, 6]
+    assert summary["tasks"][6]["seeds"] == [1000, 1001, 1002] * 2
+    rerun_rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [row["stage"] for row in rerun_rows] == [row["stage"] for row in rows]
+    for kind in ("lora", "full"):
+        assert (out / "logs" / f"finetune-{kind}-run1" / "loss.csv").is_file()
+    assert "2 runs of each, their episodes pooled" in (out / "report.md").read_text()
+
+
+def test_quickstart_refuses_zero_finetuning_runs_before_writing(tmp_path):
+    out = tmp_path / "qs"
+    with pytest.raises(ValueError, match="finetune_runs must be at least 1, got 0"):
+        run_quickstart(QuickstartSettings(out=out, finetune_runs=0))
+    assert not out.exists()
+    result = CliRunner().invoke(dtmem, ["quickstart", "--out", str(out), "--finetune-runs", "0"])
+    assert result.exit_code != 0 and "--finetune-runs" in result.output

@@ -453,6 +453,11 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **optio
 @_count("--steps", _QS.steps, "Pre-training steps of each model.")
 @_count("--finetune-steps", _QS.finetune_steps, "LoRA steps on the held-out data.")
 @_count("--full-finetune-steps", _QS.full_finetune_steps, "Full fine-tuning steps (the reference).")
+@_count(
+    "--finetune-runs",
+    _QS.finetune_runs,
+    "Fine-tuning runs of each kind (seeds SEED, SEED+1, ...), success pooled over them.",
+)
 @_count("--batch-size", _QS.batch_size, "Trajectories per update (pre-training, fine-tuning).")
 @_count("--eval-episodes", _QS.eval_episodes, "Evaluation episodes per seed (3 seeds) and task.")
 @_device(_QS.device)

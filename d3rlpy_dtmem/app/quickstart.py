@@ -6,7 +6,9 @@
 3. Success rate of both on their training tasks and, zero-shot, on the held-out task(s).
 4. A LoRA adapter on DT-Mem's memory, trained on a small held-out dataset; success again,
    next to full fine-tuning of the same base on the same data (the reference it trades
-   parameters against).
+   parameters against). Each is run ``finetune_runs`` times with different seeds and its
+   success pooled over the runs: one fine-tuning run at this scale is a draw from a wide
+   distribution (docs/results.md).
 5. A results table (success rates with bootstrap confidence intervals, trainable parameters,
    wall time), ``results.json`` (the same rows), ``report.md``, PNG plots and TensorBoard
    logs in ``<out>``.
@@ -62,6 +64,8 @@ class QuickstartSettings:
     steps: int = 3000  # pre-training steps of each model
     finetune_steps: int = 3000  # LoRA steps
     full_finetune_steps: int = 600
+    # fine-tuning runs of each kind (seeds seed, seed + 1, ...), success pooled over them
+    finetune_runs: int = 1
     width: int = 64  # model width d (the vector encoder's output)
     batch_size: int = 64  # trajectories per update, pre-training and fine-tuning
     memory_slots: int = 128
@@ -190,6 +194,27 @@ def success_rate(algo: Any, task: str, target: float, settings: QuickstartSettin
     )
 
 
+def pooled(results: Sequence[Any]) -> Any:
+    """The episodes of several :class:`~d3rlpy_dtmem.evaluation.EvaluationResult` of the
+    same evaluation (e.g. one per fine-tuning run) as one, their seed rows stacked."""
+    if len(results) == 1:
+        return results[0]
+
+    def stack(name: str) -> Any:
+        return np.concatenate([getattr(result, name) for result in results])
+
+    truncated = None if any(r.truncated is None for r in results) else stack("truncated")
+    return dataclasses.replace(
+        results[0],
+        seeds=tuple(seed for result in results for seed in result.seeds),
+        returns=stack("returns"),
+        lengths=stack("lengths"),
+        successes=stack("successes"),
+        seconds=sum(result.seconds for result in results),
+        truncated=truncated,
+    )
+
+
 def run_quickstart(
     settings: QuickstartSettings, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -200,6 +225,8 @@ def run_quickstart(
     from ..data import load_minari
     from ..evaluation.report import TaskResult
 
+    if settings.finetune_runs < 1:
+        raise ValueError(f"finetune_runs must be at least 1, got {settings.finetune_runs}")
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     d3rlpy.seed(settings.seed)
@@ -216,11 +243,14 @@ def run_quickstart(
         evaluations: list[TaskResult] = []
         models: dict[str, Any] = {}
 
-        def record(name: str, stage: str, algo: Any, seconds: float) -> None:
-            counts = algo.parameter_counts()
+        def record(name: str, stage: str, runs: Sequence[Any], seconds: float) -> None:
+            """Evaluates the algorithms ``runs`` of one (model, stage), pooling their episodes."""
+            counts = runs[0].parameter_counts()
             split = "train" if stage == "pretrain" else "test"
             for task in settings.tasks if split == "train" else settings.test_tasks:
-                result = success_rate(algo, task, targets[task], settings)
+                result = pooled(
+                    [success_rate(algo, task, targets[task], settings) for algo in runs]
+                )
                 label = f"{name} {stage} {task}"
                 evaluations.append(
                     TaskResult(label, "success rate", result, result.successes.astype(float))
@@ -238,33 +268,41 @@ def run_quickstart(
             seconds = train(algo, train_buffer, settings.steps, run, settings)
             models[name] = algo
             echo(f"3/5 evaluation of {name} on its training tasks and zero-shot")
-            record(name, "pretrain", algo, seconds)
-            record(name, "zero-shot", algo, seconds)
+            record(name, "pretrain", [algo], seconds)
+            record(name, "zero-shot", [algo], seconds)
 
         dtmem = models["DT-Mem"]
         base_path = out / "dtmem_pretrained.d3"
         dtmem.save(str(base_path))
+        runs = settings.finetune_runs
         echo(
             f"4/5 LoRA on DT-Mem's memory, then full fine-tuning, on "
-            f"{', '.join(settings.test_tasks)}"
+            f"{', '.join(settings.test_tasks)}" + (f" ({runs} runs each)" if runs > 1 else "")
         )
         for stage, mode, steps in (
             ("LoRA", "lora", settings.finetune_steps),
             ("full FT", "full", settings.full_finetune_steps),
         ):
-            tuned = d3rlpy.load_learnable(str(base_path), device=settings.device)
-            tuned.configure_finetuning(
-                mode,
-                rank=settings.lora_rank,
-                alpha=settings.lora_alpha,
-                learning_rate=settings.lora_learning_rate if mode == "lora" else None,
-                memory_balance_weight=settings.finetune_balance_weight,
-            )
-            seconds = train(tuned, finetune_buffer, steps, f"finetune-{mode}", settings)
-            record("DT-Mem", stage, tuned, seconds)
+            tuned_runs, seconds = [], 0.0
+            for index in range(runs):
+                seed = settings.seed + index
+                d3rlpy.seed(seed)
+                buffer = load_minari(test_ids, seed=seed)  # batch order: the run's seed alone
+                tuned = d3rlpy.load_learnable(str(base_path), device=settings.device)
+                tuned.configure_finetuning(
+                    mode,
+                    rank=settings.lora_rank,
+                    alpha=settings.lora_alpha,
+                    learning_rate=settings.lora_learning_rate if mode == "lora" else None,
+                    memory_balance_weight=settings.finetune_balance_weight,
+                )
+                log = f"finetune-{mode}" + (f"-run{index}" if index else "")
+                seconds += train(tuned, buffer, steps, log, settings)
+                tuned_runs.append(tuned)
+            record("DT-Mem", stage, tuned_runs, seconds / runs)
             if stage == "LoRA":
-                tuned.save_adapter(out / "adapter.pt")
-                dtmem = tuned
+                tuned_runs[0].save_adapter(out / "adapter.pt")
+                dtmem = tuned_runs[0]
 
     echo("5/5 report")
     files = _report(rows, evaluations, dtmem, targets, settings)
@@ -352,7 +390,14 @@ def _markdown(
         "",
         f"Pre-training on {', '.join(settings.tasks)} ({settings.episodes} scripted episodes "
         f"each, {settings.steps} steps per model); held-out: {', '.join(settings.test_tasks)} "
-        f"(LoRA on {settings.finetune_episodes} episodes, {settings.finetune_steps} steps). "
+        f"(LoRA on {settings.finetune_episodes} episodes, {settings.finetune_steps} steps; "
+        f"full fine-tuning {settings.full_finetune_steps} steps"
+        + (
+            f"; {settings.finetune_runs} runs of each, their episodes pooled, train s per run"
+            if settings.finetune_runs > 1
+            else ""
+        )
+        + "). "
         f"Success over {len(settings.seeds)} seeds x {settings.eval_episodes} episodes of at "
         f"most {settings.max_episode_steps} steps; each task's target return is its best "
         "episode return in its data ("
