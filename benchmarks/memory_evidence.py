@@ -343,6 +343,12 @@ def main() -> None:
     parser.add_argument(
         "--batch-size", type=int, default=defaults.batch_size, help="trajectories per update"
     )
+    parser.add_argument(
+        "--balance-weight",
+        type=float,
+        default=defaults.balance_weight,
+        help="DT-Mem's balance-loss weight in pre-training (the demo's)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -351,6 +357,7 @@ def main() -> None:
         seeds=tuple(range(args.eval_seeds)),
         eval_episodes=args.eval_episodes,
         batch_size=args.batch_size,
+        balance_weight=args.balance_weight,
         show_progress=False,
     )
     Path(args.out).mkdir(parents=True, exist_ok=True)

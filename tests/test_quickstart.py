@@ -75,6 +75,7 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
     assert list((out / "logs").rglob("events.out.tfevents.*")), "TensorBoard logs"
     base = d3rlpy.load_learnable(str(out / "dtmem_pretrained.d3"))
     assert base.config.batch_size == 4
+    assert base.config.memory_balance_weight == QuickstartSettings().balance_weight == 0.0
     assert base.load_adapter(out / "adapter.pt") == "default"
     # every task is evaluated at its own best data return
     with use_minari_root(out / "minari"):

@@ -72,6 +72,10 @@ class QuickstartSettings:
     lora_rank: int = 8
     lora_alpha: float = 64.0
     lora_learning_rate: float | None = None  # None: DEFAULT_LORA_LEARNING_RATE
+    # λ_b of DT-Mem's pre-training (the library's window-scope default is 0.1). Swept on the
+    # mini-ML benchmark (docs/results.md): at 0.1 the balance loss makes every address
+    # one-hot and costs training-task success (0.47 against 0.69 at 0 and 0.69 without memory)
+    balance_weight: float = 0.0
     # λ_b while fine-tuning on the one held-out task (the LoRA sweep: balancing slot usage
     # over a one-task batch holds the adapter back)
     finetune_balance_weight: float = 0.0
@@ -135,6 +139,8 @@ def quickstart_model(use_memory: bool, settings: QuickstartSettings, **overrides
         memory_slots=settings.memory_slots,
         encoder_factory=VectorEncoderFactory(hidden_units=[settings.width, settings.width]),
     )
+    if use_memory:
+        params["memory_balance_weight"] = settings.balance_weight
     params.update(overrides)
     return preset_config("tiny", pixel=False, use_memory=use_memory, **params).create(
         device=settings.device
