@@ -6,7 +6,13 @@ import pytest
 from evaluation_helpers import cartpole, train_cartpole_dtmem
 from helpers import tiny_config
 
-from d3rlpy_dtmem.evaluation import EpisodeStats, EvaluationResult, episode_seed, evaluate
+from d3rlpy_dtmem.evaluation import (
+    EpisodeStats,
+    EvaluationResult,
+    episode_seed,
+    evaluate,
+    pool_results,
+)
 from d3rlpy_dtmem.evaluation.envspec import (
     check_env_compatible,
     evaluate_envs,
@@ -191,3 +197,26 @@ def test_episode_stats_mark_episodes_cut_by_a_step_cap():
     assert (cut_length, cut_truncated) == (3, True)
     assert fell_length < 500 and fell_truncated is False
     assert sum(steps) == cut_length + fell_length and steps[0] == 2
+
+
+def test_pooled_results_stack_the_seed_rows_of_every_run():
+    def run(first: int, value: float, truncated):
+        shape = (2, 3)
+        return EvaluationResult(
+            seeds=(first, first + 1),
+            returns=np.full(shape, value),
+            lengths=np.full(shape, 5),
+            successes=np.full(shape, value > 0),
+            seconds=2.0,
+            batched=True,
+            truncated=truncated,
+        )
+
+    both = pool_results([run(0, 1.0, np.ones((2, 3), bool)), run(0, 0.0, np.zeros((2, 3), bool))])
+    assert both.seeds == (0, 1, 0, 1)
+    assert both.returns.shape == both.successes.shape == (4, 3)
+    assert both.success_rate == 0.5 and both.mean_return == 0.5
+    assert both.seconds == 4.0 and both.truncated_episodes == 6
+    assert pool_results([run(3, 1.0, None), run(5, 1.0, np.ones((2, 3), bool))]).truncated is None
+    alone = pool_results([run(7, 1.0, None)])
+    assert alone.seeds == (7, 8) and alone.returns.shape == (2, 3) and alone.seconds == 2.0

@@ -200,27 +200,6 @@ def success_rate(algo: Any, task: str, target: float, settings: QuickstartSettin
     )
 
 
-def pooled(results: Sequence[Any]) -> Any:
-    """The episodes of several :class:`~d3rlpy_dtmem.evaluation.EvaluationResult` of the
-    same evaluation (e.g. one per fine-tuning run) as one, their seed rows stacked."""
-    if len(results) == 1:
-        return results[0]
-
-    def stack(name: str) -> Any:
-        return np.concatenate([getattr(result, name) for result in results])
-
-    truncated = None if any(r.truncated is None for r in results) else stack("truncated")
-    return dataclasses.replace(
-        results[0],
-        seeds=tuple(seed for result in results for seed in result.seeds),
-        returns=stack("returns"),
-        lengths=stack("lengths"),
-        successes=stack("successes"),
-        seconds=sum(result.seconds for result in results),
-        truncated=truncated,
-    )
-
-
 def run_quickstart(
     settings: QuickstartSettings, echo: Callable[[str], None] = print
 ) -> dict[str, Any]:
@@ -229,6 +208,7 @@ def run_quickstart(
 
     from ..convert import use_minari_root
     from ..data import load_minari
+    from ..evaluation import pool_results
     from ..evaluation.report import TaskResult
 
     if settings.finetune_runs < 1:
@@ -254,7 +234,7 @@ def run_quickstart(
             counts = runs[0].parameter_counts()
             split = "train" if stage == "pretrain" else "test"
             for task in settings.tasks if split == "train" else settings.test_tasks:
-                result = pooled(
+                result = pool_results(
                     [success_rate(algo, task, targets[task], settings) for algo in runs]
                 )
                 label = f"{name} {stage} {task}"

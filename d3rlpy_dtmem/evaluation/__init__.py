@@ -24,7 +24,14 @@ from .envspec import EnvSpec, check_env_compatible, evaluate_envs, parse_env_spe
 from .loggers import EvaluationAdapterFactory, training_logger
 from .plots import plot_memory_activity, plot_task_scores, plot_training_curves
 from .report import TaskResult, markdown_report, summarize, write_report
-from .rollouts import EnvFactory, EpisodeStats, EvaluationResult, episode_seed, evaluate
+from .rollouts import (
+    EnvFactory,
+    EpisodeStats,
+    EvaluationResult,
+    episode_seed,
+    evaluate,
+    pool_results,
+)
 from .scores import (
     atari_reference_table,
     dqn_normalized_score,
@@ -55,6 +62,7 @@ __all__ = [
     "check_env_compatible",
     "episode_seed",
     "evaluate",
+    "pool_results",
     "evaluate_envs",
     "human_normalized_score",
     "iqm",

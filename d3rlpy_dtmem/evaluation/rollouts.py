@@ -35,7 +35,14 @@ from ..inference import BatchedTransformerPolicy
 if TYPE_CHECKING:
     from ..algo import DTMem
 
-__all__ = ["EnvFactory", "EpisodeStats", "EvaluationResult", "episode_seed", "evaluate"]
+__all__ = [
+    "EnvFactory",
+    "EpisodeStats",
+    "EvaluationResult",
+    "episode_seed",
+    "evaluate",
+    "pool_results",
+]
 
 EnvFactory = Callable[[], gym.Env]
 """Builds an environment; episodes are started by ``reset(seed=...)``."""
@@ -70,6 +77,25 @@ class EvaluationResult:
     @property
     def success_rate(self) -> float:
         return float(self.successes.mean())
+
+
+def pool_results(results: Sequence[EvaluationResult]) -> EvaluationResult:
+    """Several evaluations of the same protocol (e.g. one per fine-tuning run) as one: their
+    seed rows stacked, their times added."""
+
+    def stack(name: str) -> NDArray:
+        return np.concatenate([getattr(result, name) for result in results])
+
+    truncated = None if any(r.truncated is None for r in results) else stack("truncated")
+    return dataclasses.replace(
+        results[0],
+        seeds=tuple(seed for result in results for seed in result.seeds),
+        returns=stack("returns"),
+        lengths=stack("lengths"),
+        successes=stack("successes"),
+        seconds=sum(result.seconds for result in results),
+        truncated=truncated,
+    )
 
 
 def evaluate(
