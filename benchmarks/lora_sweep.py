@@ -48,7 +48,9 @@ KEYS = {
     "batch": int,
     "balance": float,
     "steps": int,
+    "schedule": str,
 }
+SCHEDULES = ("constant", "cosine")  # rate after the warmup: held, or decayed to 0 at the end
 
 
 def parse_point(text: str, base: dict | None = None) -> dict:
@@ -59,11 +61,15 @@ def parse_point(text: str, base: dict | None = None) -> dict:
         if key not in KEYS:
             raise SystemExit(f"unknown sweep key {key!r} in {text!r}; keys: {', '.join(KEYS)}")
         point[key] = KEYS[key](value)
+    if point.get("schedule", "constant") not in SCHEDULES:
+        raise SystemExit(f"schedule must be one of {', '.join(SCHEDULES)}, got {text!r}")
     return point
 
 
-def label(point: dict | None) -> str:
-    return "full FT" if point is None else ",".join(f"{k}={v}" for k, v in point.items())
+def label(point: dict | None, full_schedule: str = "constant") -> str:
+    if point is None:
+        return "full FT" + ("" if full_schedule == "constant" else f",schedule={full_schedule}")
+    return ",".join(f"{k}={v}" for k, v in point.items())
 
 
 @dataclasses.dataclass
@@ -107,16 +113,23 @@ class Base:
 
 
 def finetune(
-    base: Base, point: dict | None, checkpoints: list[int], seed: int
+    base: Base,
+    point: dict | None,
+    checkpoints: list[int],
+    seed: int,
+    full_schedule: str = "constant",
 ) -> dict[int, np.ndarray]:
-    """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``) with training
-    seed ``seed``; the held-out successes after each of ``checkpoints`` updates."""
+    """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``, its rate
+    ``full_schedule``) with training seed ``seed``; the held-out successes after each of
+    ``checkpoints`` updates. A cosine schedule decays to 0 at the last checkpoint."""
     defaults = base.settings
     d3rlpy.seed(seed)
     buffer = base.buffer(seed)
     algo = d3rlpy.load_learnable(str(base.path), device=defaults.device)
+    schedule = full_schedule if point is None else point.get("schedule", "constant")
+    decay_steps = max(checkpoints) if schedule == "cosine" else None
     if point is None:
-        algo.configure_finetuning("full")
+        algo.configure_finetuning("full", decay_steps=decay_steps)
     else:
         algo.configure_finetuning(
             "lora",
@@ -126,6 +139,7 @@ def finetune(
             batch_size=point["batch"],
             memory_balance_weight=point["balance"],
             targets=TARGETS[point["targets"]],
+            decay_steps=decay_steps,
         )
     config = algo.config
     results, done = {}, 0
@@ -149,7 +163,8 @@ def main() -> None:
     parser.add_argument("--from", dest="sources", nargs="+", required=True, type=Path)
     parser.add_argument(
         "--base",
-        default="lr=1e-3,rank=8,alpha=64,targets=memory,batch=64,balance=0,steps=3000",
+        default="lr=1e-3,rank=8,alpha=64,targets=memory,batch=64,balance=0,steps=3000,"
+        "schedule=constant",
         help="the point the others vary (default: the quickstart's LoRA)",
     )
     parser.add_argument(
@@ -168,7 +183,13 @@ def main() -> None:
     parser.add_argument(
         "--seeds", type=int, nargs="+", default=[0], help="fine-tuning seeds run on every base"
     )
-    parser.add_argument("--skip-full", action="store_true", help="leave out full fine-tuning")
+    parser.add_argument(
+        "--full-schedules",
+        nargs="*",
+        choices=SCHEDULES,
+        default=["constant"],
+        help="learning-rate schedules of the full fine-tuning runs (none: leave them out)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/lora_sweep.json"))
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -179,18 +200,22 @@ def main() -> None:
     points = [base_point, *(parse_point(text, base_point) for text in args.vary)]
     bases = [Base.load(source) for source in args.sources]
     rows, started = [], time.perf_counter()
-    for point in [None, *points][1 if args.skip_full else 0 :]:
+    arms = [(None, schedule) for schedule in args.full_schedules]
+    for point, full_schedule in [*arms, *((point, "constant") for point in points)]:
         if point is None:
             checkpoints = [bases[0].settings.full_finetune_steps]
         elif point is base_point:
             checkpoints = sorted({point["steps"], *args.step_points})
         else:
             checkpoints = [point["steps"]]
-        runs = [[finetune(base, point, checkpoints, seed) for seed in args.seeds] for base in bases]
+        runs = [
+            [finetune(base, point, checkpoints, seed, full_schedule) for seed in args.seeds]
+            for base in bases
+        ]
         for steps in checkpoints:
             summary = summarize([np.concatenate([r[steps] for r in base]) for base in runs])
             summary["per_run"] = [[float(r[steps].mean()) for r in base] for base in runs]
-            row = {"setting": label(point), "steps": steps, **summary}
+            row = {"setting": label(point, full_schedule), "steps": steps, **summary}
             row["trainable"] = runs[0][0]["trainable"]
             rows.append(row)
             per_base = " ".join(

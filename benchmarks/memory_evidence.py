@@ -38,6 +38,7 @@ import torch
 from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 
 from d3rlpy_dtmem.app import quickstart
+from d3rlpy_dtmem.app.jobs import FINETUNE_SCHEDULES
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     quickstart_model,
@@ -133,12 +134,13 @@ def run_seed(name: str, seed: int, args, data: dict, settings: QuickstartSetting
         finetune_buffer = load_minari(data["finetune"], seed=seed)
         tuned = d3rlpy.load_learnable(str(base), device=settings.device)
         lora = {"rank": args.lora_rank, "alpha": args.lora_alpha, "learning_rate": args.lora_lr}
+        steps = args.full_steps if mode == "full" else args.memory_steps
         tuned.configure_finetuning(
             mode,
             memory_balance_weight=settings.finetune_balance_weight,
+            decay_steps=steps if settings.finetune_schedule == "cosine" else None,
             **(lora if mode == "lora" else {}),
         )
-        steps = args.full_steps if mode == "full" else args.memory_steps
         start = time.perf_counter()
         pretrain(tuned, finetune_buffer, data["held_out"], steps, steps)
         result[f"{STAGES[mode]} seconds"] = time.perf_counter() - start
@@ -349,6 +351,12 @@ def main() -> None:
         default=defaults.balance_weight,
         help="DT-Mem's balance-loss weight in pre-training (the demo's)",
     )
+    parser.add_argument(
+        "--schedule",
+        choices=FINETUNE_SCHEDULES,
+        default=defaults.finetune_schedule,
+        help="fine-tuning learning rate after the warmup (the demo's)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -358,6 +366,7 @@ def main() -> None:
         eval_episodes=args.eval_episodes,
         batch_size=args.batch_size,
         balance_weight=args.balance_weight,
+        finetune_schedule=args.schedule,
         show_progress=False,
     )
     Path(args.out).mkdir(parents=True, exist_ok=True)

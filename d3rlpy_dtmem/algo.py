@@ -284,6 +284,7 @@ class DTMem(ExpertReturnMixin, TransformerAlgoBase[DTMemImpl, DTMemConfig]):
     lora_adapters = _forward_to_adapters("lora_adapters")
     active_adapter = _forward_to_adapters("active_adapter")
     adapter_steps = _forward_to_adapters("adapter_steps")
+    adapter_decay_steps = _forward_to_adapters("adapter_decay_steps")
 
     def _built_impl(self) -> DTMemImpl:
         assert self._impl is not None, IMPL_NOT_INITIALIZED_ERROR

@@ -12,6 +12,7 @@ the base optimizer state unchanged): ``d3rlpy.load_learnable`` gives back the ba
 adapters live in their own small files (``save_adapter`` / ``load_adapter``).
 """
 
+import dataclasses
 import os
 import re
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ from .adapters import (
     set_trainable,
     write_adapter_file,
 )
+from .lr_schedules import with_cosine_decay
 
 if TYPE_CHECKING:
     from .algo import DTMem
@@ -62,6 +64,7 @@ class Adapters:
     def __init__(self, algo: "DTMem"):
         self._algo = algo
         self._learning_rates: dict[str, float] = {}  # adapter -> peak learning rate
+        self._decay_steps: dict[str, int | None] = {}  # adapter -> updates to rate 0, or None
         self._start_steps: dict[str, int] = {}  # adapter -> grad_step when it was added
         self._to_train: str | None = None  # adapter whose optimizer is still to be built
 
@@ -85,6 +88,12 @@ class Adapters:
         return int(self._algo.grad_step) - start
 
     @property
+    def adapter_decay_steps(self) -> int | None:
+        """Updates after which the active adapter's rate reaches 0 (``None``: no decay)."""
+        name = self.active_adapter
+        return None if name is None else self._decay_steps.get(name)
+
+    @property
     def active_adapter(self) -> str | None:
         """The adapter applied in forward passes, or ``None``."""
         active = active_adapter_names(self._built_impl().model)
@@ -106,6 +115,7 @@ class Adapters:
         targets: str | list[str] = "memory",
         name: str = "default",
         learning_rate: float | None = None,
+        decay_steps: int | None = None,
     ) -> None:
         """Adds LoRA adapter ``name`` and trains only it from now on.
 
@@ -121,10 +131,14 @@ class Adapters:
             name: adapter name, for ``set_adapter`` and multi-task serving.
             learning_rate: peak learning rate of the adapter's optimizer (default
                 :data:`DEFAULT_LORA_LEARNING_RATE`; the base model's rate is not used).
+            decay_steps: decay the rate to 0 over this many updates of the adapter (cosine,
+                after the config's warmup); ``None``: hold it after the warmup.
         """
         impl = self._built_impl()
+        decay_steps = _checked_decay(decay_steps)
         inject_lora(impl.model, name, LoRASettings(rank, alpha, dropout, targets))
         self._learning_rates[name] = _positive_rate(learning_rate)
+        self._decay_steps[name] = decay_steps
         self._start_steps[name] = int(self._algo.grad_step)
         self.set_adapter(name)
 
@@ -152,7 +166,9 @@ class Adapters:
         modules = sorted({key.rpartition(".")[0] for key in weights})  # the adapter's layers
         trainable = [(module, impl.model.get_submodule(module)) for module in modules]
         learning_rate = self._learning_rates.get(name, DEFAULT_LORA_LEARNING_RATE)
-        impl.use_optimizer(self._create_optimizer(trainable, learning_rate), checkpointed=False)
+        factory = self._optim_factory(self._decay_steps.get(name))
+        optim = factory.create(trainable, lr=learning_rate, compiled=False)
+        impl.use_optimizer(optim, checkpointed=False)
 
     def save_adapter(
         self, path: str | os.PathLike, name: str | None = None, *, training_state: bool = False
@@ -184,6 +200,7 @@ class Adapters:
                 "grad_step": int(self._algo.grad_step),
                 "adapter_steps": self.adapter_steps,
                 "learning_rate": self._learning_rates.get(name, DEFAULT_LORA_LEARNING_RATE),
+                "decay_steps": self._decay_steps.get(name),
                 "optimizer": impl.modules.optim.state_dict(),
             }
         write_adapter_file(path, payload)
@@ -192,9 +209,9 @@ class Adapters:
         """Continues an adapter's training from a checkpoint written with its training state.
 
         Loads the adapter (as :meth:`load_adapter`), restores its optimizer state, learning
-        rate and :attr:`adapter_steps`, and sets ``grad_step`` to the checkpoint's, so a
-        following ``fit`` continues the run (``fit`` counts its own steps from 0: give it the
-        steps still missing).
+        rate and schedule and :attr:`adapter_steps`, and sets ``grad_step`` to the
+        checkpoint's, so a following ``fit`` continues the run (``fit`` counts its own
+        steps from 0: give it the steps still missing).
 
         Returns:
             the adapter's name.
@@ -208,7 +225,11 @@ class Adapters:
             raise AdapterError(
                 f"{path}: no training state (an adapter saved for use, not a fit checkpoint)"
             )
-        name = self.load_adapter(path, learning_rate=float(training["learning_rate"]))
+        name = self.load_adapter(
+            path,
+            learning_rate=float(training["learning_rate"]),
+            decay_steps=training.get("decay_steps"),
+        )
         self.prepare_training()
         try:
             self._built_impl().modules.optim.load_state_dict(training["optimizer"])
@@ -223,6 +244,7 @@ class Adapters:
         path: str | os.PathLike,
         name: str | None = None,
         learning_rate: float | None = None,
+        decay_steps: int | None = None,
     ) -> str:
         """Loads an adapter file onto this (base) model and makes it active.
 
@@ -231,6 +253,7 @@ class Adapters:
             name: name to load it under (default: the name it was saved with).
             learning_rate: rate at which a following ``fit`` trains it (default
                 :data:`DEFAULT_LORA_LEARNING_RATE`).
+            decay_steps: as in :meth:`enable_lora`.
 
         Returns:
             the adapter's name.
@@ -238,6 +261,7 @@ class Adapters:
         Raises:
             AdapterError: unreadable file, or an adapter trained on another base model.
         """
+        decay_steps = _checked_decay(decay_steps)
         payload = read_adapter_file(path)
         base = self._base_identity()
         saved = payload["base"]
@@ -263,6 +287,7 @@ class Adapters:
         inject_lora(impl.model, name, settings)
         load_adapter_state_dict(impl.model, name, payload["state_dict"])
         self._learning_rates[name] = _positive_rate(learning_rate)
+        self._decay_steps[name] = decay_steps
         self._start_steps[name] = int(self._algo.grad_step)
         self.set_adapter(name)
         return name
@@ -296,6 +321,7 @@ class Adapters:
         batch_size: int | None = None,
         memory_balance_weight: float | None = None,
         targets: str | list[str] = "memory",
+        decay_steps: int | None = None,
     ) -> None:
         """Selects what ``fit`` trains next: ``"lora"``, ``"full-memory"`` or ``"full"``.
 
@@ -304,6 +330,10 @@ class Adapters:
         fresh optimizer (and learning-rate warmup) over every parameter, frozen ones
         receiving no gradient. ``learning_rate``: the new optimizer's peak rate (default:
         :data:`DEFAULT_LORA_LEARNING_RATE` for LoRA, the config's rate otherwise).
+        ``decay_steps``: the rate decays to 0 over this many updates (cosine, after the
+        config's warmup; give the number of updates ``fit`` will run); ``None`` holds it
+        after the warmup. In the full modes the schedule is also written into the config's
+        ``optim_factory``, so a saved and reloaded model continues it.
         ``batch_size`` and ``memory_balance_weight``, when given, replace the config's values
         from now on (a fine-tuning set is often one task, where balancing slot usage over
         the batch works against it; they are saved with the model's config).
@@ -314,6 +344,7 @@ class Adapters:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
         if memory_balance_weight is not None and not memory_balance_weight >= 0:
             raise ValueError(f"memory_balance_weight must be >= 0, got {memory_balance_weight!r}")
+        decay_steps = _checked_decay(decay_steps)
         impl = self._built_impl()
         if mode == "lora":
             self.enable_lora(
@@ -322,6 +353,7 @@ class Adapters:
                 dropout=dropout,
                 targets=targets,
                 learning_rate=learning_rate,
+                decay_steps=decay_steps,
             )
             self._override_training(batch_size, memory_balance_weight)
             return
@@ -333,7 +365,9 @@ class Adapters:
         self._to_train = None
         set_trainable(model, lambda name: mode == "full" or name.startswith("memory."))
         rate = self._algo.config.learning_rate if learning_rate is None else learning_rate
-        optim = self._create_optimizer(list(model.named_modules()), _positive_rate(rate))
+        factory = self._optim_factory(decay_steps)
+        optim = factory.create(list(model.named_modules()), lr=_positive_rate(rate), compiled=False)
+        self._algo.config.optim_factory = factory  # saved with the model: a reload continues it
         impl.use_optimizer(optim, checkpointed=True)
         self._override_training(batch_size, memory_balance_weight)
         self._log_parameter_counts(f"fine-tuning mode {mode!r}")
@@ -352,10 +386,12 @@ class Adapters:
         set_trainable(impl.model, lambda _: True)
         impl.restore_base_optimizer()
 
-    def _create_optimizer(self, named_modules: list, learning_rate: float) -> Any:
-        return self._algo.config.optim_factory.create(
-            named_modules, lr=learning_rate, compiled=False
-        )
+    def _optim_factory(self, decay_steps: int | None) -> Any:
+        """The config's optimizer factory with its warmup, then a cosine decay to 0 over
+        ``decay_steps`` if given, else a constant rate (also after an earlier decayed run)."""
+        factory = self._algo.config.optim_factory
+        schedule = with_cosine_decay(factory.lr_scheduler_factory, decay_steps)
+        return dataclasses.replace(factory, lr_scheduler_factory=schedule)
 
     def _base_identity(self) -> dict[str, Any]:
         impl = self._built_impl()
@@ -369,6 +405,14 @@ class Adapters:
     def _log_parameter_counts(self, event: str) -> None:
         counts = self.parameter_counts()
         LOG.info(event, trainable_parameters=counts["trainable"], total_parameters=counts["total"])
+
+
+def _checked_decay(decay_steps: int | None) -> int | None:
+    if decay_steps is None:
+        return None
+    if isinstance(decay_steps, bool) or int(decay_steps) != decay_steps or decay_steps < 1:
+        raise ValueError(f"decay_steps must be a positive integer, got {decay_steps!r}")
+    return int(decay_steps)
 
 
 def _positive_rate(learning_rate: float | None) -> float:

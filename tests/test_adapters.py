@@ -356,3 +356,55 @@ def test_finetuning_can_set_batch_size_and_balance_weight(pretrained, tmp_path):
     )
     algo.save(str(tmp_path / "tuned.d3"))
     assert d3rlpy.load_learnable(str(tmp_path / "tuned.d3")).config.batch_size == batch + 3
+
+
+def _rate(algo):
+    (rate,) = {group["lr"] for group in algo.impl.modules.optim.optim.param_groups}
+    return rate
+
+
+def test_finetuning_decays_the_rate_to_zero_over_decay_steps(pretrained):
+    from d3rlpy_dtmem.lr_schedules import WarmupCosineSchedulerFactory
+
+    algo, dataset = pretrained()
+    warmup = algo.config.optim_factory.lr_scheduler_factory.warmup_steps
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="decay_steps"):
+            algo.configure_finetuning("lora", decay_steps=bad)
+        assert not algo.lora_adapters  # nothing half-done
+    algo.configure_finetuning("lora", learning_rate=0.01, decay_steps=warmup + 20)
+    assert algo.adapter_decay_steps == warmup + 20
+    rates = []
+    for _ in range(warmup + 21):
+        train(algo, dataset, 1)
+        rates.append(_rate(algo))  # the rate of the next update
+    schedule = WarmupCosineSchedulerFactory(warmup, warmup + 20)
+    assert rates == pytest.approx([0.01 * schedule.factor(t + 1) for t in range(warmup + 21)])
+    after_warmup = rates[warmup - 1 : -2]
+    assert all(b < a for a, b in zip(after_warmup, after_warmup[1:], strict=False))  # decreasing
+    assert rates[-2] == rates[-1] == 0.0  # 0 from decay_steps on
+    algo.enable_lora(name="held", learning_rate=0.01)  # no decay: held after the warmup
+    assert algo.adapter_decay_steps is None
+    train(algo, dataset, warmup + 20)
+    assert _rate(algo) == pytest.approx(0.01)
+
+
+def test_full_finetuning_saves_its_schedule_with_the_model(pretrained, tmp_path):
+    from d3rlpy_dtmem.lr_schedules import WarmupCosineSchedulerFactory
+
+    algo, dataset = pretrained()
+    warmup = algo.config.optim_factory.lr_scheduler_factory.warmup_steps
+    algo.configure_finetuning("full", learning_rate=2e-3, decay_steps=warmup + 10)
+    schedule = algo.config.optim_factory.lr_scheduler_factory
+    assert schedule == WarmupCosineSchedulerFactory(warmup, warmup + 10)
+    train(algo, dataset, warmup + 2)
+    algo.save(str(tmp_path / "tuned.d3"))
+    loaded = d3rlpy.load_learnable(str(tmp_path / "tuned.d3"))
+    assert loaded.config.optim_factory.lr_scheduler_factory == schedule
+    assert _rate(loaded) == pytest.approx(_rate(algo))  # continues the decay
+    train(loaded, dataset, 8)
+    assert _rate(loaded) == 0.0
+    loaded.configure_finetuning("full", learning_rate=2e-3)  # no decay this time: held
+    assert loaded.config.optim_factory.lr_scheduler_factory.get_type() == "warmup"
+    train(loaded, dataset, warmup + 10)
+    assert _rate(loaded) == pytest.approx(2e-3)

@@ -160,6 +160,46 @@ def test_an_interrupted_lora_run_resumes_to_its_step_count(base, tmp_path):
     assert done["training"]["grad_step"] == base_steps + 16
 
 
+def test_schedule_decays_the_rate_to_zero_at_the_last_step(base, tmp_path):
+    def rates(out, *options):
+        args = ("--model", base, "--datasets", "test/shifted-v0", "--steps", 60, "--out", out)
+        result = run(*args, "--lr", 0.01, *options)
+        assert result.exit_code == 0, result.output
+        saved = torch.load(out / "logs" / "finetune-lora" / "adapter_60.pt", weights_only=True)
+        return [group["lr"] for group in saved["training"]["optimizer"]["optim"]["param_groups"]]
+
+    assert set(rates(tmp_path / "constant")) == {0.01}  # the default holds the rate
+    assert set(rates(tmp_path / "cosine", "--schedule", "cosine")) == {0.0}  # 0 at --steps
+    saved = torch.load(tmp_path / "cosine/logs/finetune-lora/adapter_60.pt", weights_only=True)
+    assert saved["training"]["decay_steps"] == 60
+    result = run("--model", base, "--datasets", "test/shifted-v0", "--schedule", "step")
+    assert result.exit_code != 0 and "Invalid value for '--schedule'" in result.output
+
+
+def test_resume_continues_the_schedule_and_refuses_to_train_past_its_end(base, tmp_path):
+    from d3rlpy_dtmem.app.jobs import finetune
+
+    out = tmp_path / "run"
+    finetune(
+        *(base, ["test/shifted-v0"], out),
+        **{"steps": 8, "steps_per_epoch": 4, "schedule": "cosine", "show_progress": False},
+    )
+    run_dir = out / "logs" / "finetune-lora"
+    resumed = d3rlpy.load_learnable(str(base))
+    resumed.resume_adapter(run_dir / "adapter_4.pt")
+    assert resumed.adapter_decay_steps == 8
+    (out / "adapter.pt").unlink()
+    (run_dir / "adapter_8.pt").unlink()  # as if stopped after step 4 of 8
+    result = run("--model", base, "--datasets", "test/shifted-v0", "--steps", 8, "--resume", out)
+    assert result.exit_code == 0, result.output
+    saved = torch.load(run_dir / "adapter_8.pt", weights_only=True)
+    assert {g["lr"] for g in saved["training"]["optimizer"]["optim"]["param_groups"]} == {0.0}
+    (out / "adapter.pt").unlink()
+    result = run("--model", base, "--datasets", "test/shifted-v0", "--steps", 16, "--resume", out)
+    assert result.exit_code != 0
+    assert "decays to 0 at step 8" in result.output and "--steps 16" in result.output
+
+
 def test_resume_refuses_what_it_cannot_continue(base, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()

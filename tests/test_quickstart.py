@@ -48,6 +48,7 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
 
     report = (out / "report.md").read_text()
     assert "| DT-Mem | LoRA | test | door-unlock-v3 |" in report
+    assert "full fine-tuning 600 steps, cosine learning rate" in report
     assert "| no memory | pretrain | train | push-v3 |" in report
     summary = json.loads((out / "summary.json").read_text())
     assert [row["episodes"] for row in summary["tasks"]] == [3] * 8  # 3 seeds x 1 episode
@@ -111,3 +112,13 @@ def test_quickstart_refuses_zero_finetuning_runs_before_writing(tmp_path):
     assert not out.exists()
     result = CliRunner().invoke(dtmem, ["quickstart", "--out", str(out), "--finetune-runs", "0"])
     assert result.exit_code != 0 and "--finetune-runs" in result.output
+
+
+def test_quickstart_refuses_an_unknown_schedule_before_writing(tmp_path):
+    out = tmp_path / "qs"
+    with pytest.raises(ValueError, match="finetune_schedule must be one of .* got 'linear'"):
+        run_quickstart(QuickstartSettings(out=out, finetune_schedule="linear"))
+    assert not out.exists()
+    args = ["quickstart", "--out", str(out), "--finetune-schedule", "linear"]
+    result = CliRunner().invoke(dtmem, args)
+    assert result.exit_code != 0 and "--finetune-schedule" in result.output

@@ -23,6 +23,7 @@ from ..options import (
     switch,
     with_default,
 )
+from .jobs import FINETUNE_SCHEDULES
 from .quickstart import QuickstartSettings
 
 __all__ = ["dtmem", "dtmem_convert"]
@@ -221,6 +222,13 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
     help="Peak learning rate of fine-tuning [default: 1e-3 for lora, the model's own "
     "rate for full-memory and full].",
 )
+@click.option(
+    "--schedule",
+    type=click.Choice(FINETUNE_SCHEDULES),
+    default="constant",
+    show_default=True,
+    help="Learning rate after the warmup: constant holds it, cosine decays it to 0 at --steps.",
+)
 @_count("--steps", 10_000, "Gradient steps.")
 @folder_option(
     "--out",
@@ -229,7 +237,7 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
 @folder_option(
     "--resume",
     "Continue the LoRA run in this earlier --out from its newest adapter checkpoint, "
-    "up to --steps (same --model and --datasets; the adapter settings are the run's).",
+    "up to --steps (same --model and --datasets; adapter settings and schedule are the run's).",
 )
 @_mmap_dir()
 @_device()
@@ -457,6 +465,13 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **optio
     "--finetune-runs",
     _QS.finetune_runs,
     "Fine-tuning runs of each kind (seeds SEED, SEED+1, ...), success pooled over them.",
+)
+@click.option(
+    "--finetune-schedule",
+    type=click.Choice(FINETUNE_SCHEDULES),
+    default=_QS.finetune_schedule,
+    show_default=True,
+    help="Fine-tuning learning rate after the warmup: constant holds it, cosine decays it to 0.",
 )
 @_count("--batch-size", _QS.batch_size, "Trajectories per update (pre-training, fine-tuning).")
 @_count("--eval-episodes", _QS.eval_episodes, "Evaluation episodes per seed (3 seeds) and task.")

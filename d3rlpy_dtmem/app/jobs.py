@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "FINETUNE_SCHEDULES",
     "JobError",
     "EvaluateResult",
     "FinetuneResult",
@@ -24,6 +25,8 @@ __all__ = [
 ]
 
 TRAIN_EXPERIMENT = "train"
+# the fine-tuning rate after its warmup: held, or decayed to 0 at the last step
+FINETUNE_SCHEDULES = ("constant", "cosine")
 
 
 class JobError(ValueError):
@@ -161,6 +164,7 @@ def finetune(
     alpha: float = 8.0,
     dropout: float = 0.0,
     learning_rate: float | None = None,
+    schedule: str = "constant",
     steps: int = 10_000,
     steps_per_epoch: int = 1000,
     device: str = "cpu:0",
@@ -174,15 +178,17 @@ def finetune(
     """Fine-tunes a saved DT-Mem on datasets; writes ``adapter.pt`` (LoRA) or ``model.d3``.
 
     ``learning_rate``: peak rate of the fine-tuning optimizer (default: the adapter default
-    for LoRA, the model's own rate for the full modes).
+    for LoRA, the model's own rate for the full modes). ``schedule``: the rate after the
+    warmup, ``"constant"`` (held) or ``"cosine"`` (decays to 0 at ``steps``).
     Logs (d3rlpy's CSV files and per-epoch checkpoints: ``adapter_<step>.pt`` for LoRA,
     ``model_<step>.d3`` otherwise) go to ``out/logs/finetune-<mode>``. ``mmap_dir``:
     observations memory-mapped from stores there (see :func:`~d3rlpy_dtmem.data.load_minari`).
 
     With ``resume=True`` (LoRA only), ``out`` is an interrupted run's folder: the adapter
     continues from its newest checkpoint (weights, optimizer state, step count; the adapter
-    settings are the checkpoint's) up to ``steps``, logging into the same run. Batches are
-    drawn with ``seed`` plus the steps done. Otherwise an ``out`` that holds a fine-tuning
+    settings and learning-rate schedule are the checkpoint's) up to ``steps``, logging into
+    the same run (a cosine schedule's end is its limit). Batches are drawn with ``seed``
+    plus the steps done. Otherwise an ``out`` that holds a fine-tuning
     run is refused unless ``overwrite``, which replaces it. ``echo``: prints a header and
     one line per epoch (the CLI passes ``click.echo``).
     """
@@ -192,6 +198,8 @@ def finetune(
     from .console import EpochLines
     from .resume import trim_metrics
 
+    if schedule not in FINETUNE_SCHEDULES:
+        raise JobError(f"unknown schedule {schedule!r}; choose from {FINETUNE_SCHEDULES}")
     out = Path(out)
     run_dir = out / "logs" / f"finetune-{mode}"
     device = _checked_device(device)
@@ -207,7 +215,12 @@ def finetune(
     epochs = trim_metrics(run_dir, done) if done else 0
     if not done:
         algo.configure_finetuning(
-            mode, rank=rank, alpha=alpha, dropout=dropout, learning_rate=learning_rate
+            mode,
+            rank=rank,
+            alpha=alpha,
+            dropout=dropout,
+            learning_rate=learning_rate,
+            decay_steps=steps if schedule == "cosine" else None,
         )
     counts = algo.parameter_counts()
     if echo is not None:
@@ -262,6 +275,12 @@ def _resume_adapter(algo: Any, out: Path, run_dir: Path, steps: int) -> int:
     done = algo.adapter_steps
     if done >= steps:
         raise JobError(f"{path}: already trained {done} steps; --steps {steps} leaves none to do")
+    decay_steps = algo.adapter_decay_steps
+    if decay_steps is not None and decay_steps < steps:
+        raise JobError(
+            f"{path}: the run's learning rate decays to 0 at step {decay_steps} (cosine); "
+            f"--steps {steps} would train past it (start a new run to train longer)"
+        )
     return done
 
 

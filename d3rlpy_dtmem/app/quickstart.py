@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .jobs import FINETUNE_SCHEDULES
+
 __all__ = [
     "QuickstartSettings",
     "QuickstartRow",
@@ -79,6 +81,10 @@ class QuickstartSettings:
     # λ_b while fine-tuning on the one held-out task (the LoRA sweep: balancing slot usage
     # over a one-task batch holds the adapter back)
     finetune_balance_weight: float = 0.0
+    # fine-tuning rate after its warmup: "cosine" decays it to 0 at the run's last step,
+    # "constant" holds it. Cosine by the schedule experiment on the demo's bases (full FT
+    # 0.72 vs 0.48, LoRA 0.24 vs 0.21 on door-unlock, 9 runs each; docs/results.md)
+    finetune_schedule: str = "cosine"
     eval_episodes: int = 5  # per seed and task
     seeds: Sequence[int] = (0, 1, 2)
     max_episode_steps: int = 150
@@ -213,6 +219,11 @@ def run_quickstart(
 
     if settings.finetune_runs < 1:
         raise ValueError(f"finetune_runs must be at least 1, got {settings.finetune_runs}")
+    if settings.finetune_schedule not in FINETUNE_SCHEDULES:
+        raise ValueError(
+            f"finetune_schedule must be one of {FINETUNE_SCHEDULES}, "
+            f"got {settings.finetune_schedule!r}"
+        )
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     d3rlpy.seed(settings.seed)
@@ -281,6 +292,7 @@ def run_quickstart(
                     alpha=settings.lora_alpha,
                     learning_rate=settings.lora_learning_rate if mode == "lora" else None,
                     memory_balance_weight=settings.finetune_balance_weight,
+                    decay_steps=steps if settings.finetune_schedule == "cosine" else None,
                 )
                 log = f"finetune-{mode}" + (f"-run{index}" if index else "")
                 seconds += train(tuned, buffer, steps, log, settings)
@@ -377,7 +389,8 @@ def _markdown(
         f"Pre-training on {', '.join(settings.tasks)} ({settings.episodes} scripted episodes "
         f"each, {settings.steps} steps per model); held-out: {', '.join(settings.test_tasks)} "
         f"(LoRA on {settings.finetune_episodes} episodes, {settings.finetune_steps} steps; "
-        f"full fine-tuning {settings.full_finetune_steps} steps"
+        f"full fine-tuning {settings.full_finetune_steps} steps, "
+        f"{settings.finetune_schedule} learning rate"
         + (
             f"; {settings.finetune_runs} runs of each, their episodes pooled, train s per run"
             if settings.finetune_runs > 1
