@@ -24,6 +24,7 @@ import d3rlpy
 import numpy as np
 import torch
 
+from d3rlpy_dtmem.app.jobs import FINETUNE_SCHEDULES, decay_steps_for
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     scripted_datasets,
@@ -50,7 +51,6 @@ KEYS = {
     "steps": int,
     "schedule": str,
 }
-SCHEDULES = ("constant", "cosine")  # rate after the warmup: held, or decayed to 0 at the end
 
 
 def parse_point(text: str, base: dict | None = None) -> dict:
@@ -61,8 +61,8 @@ def parse_point(text: str, base: dict | None = None) -> dict:
         if key not in KEYS:
             raise SystemExit(f"unknown sweep key {key!r} in {text!r}; keys: {', '.join(KEYS)}")
         point[key] = KEYS[key](value)
-    if point.get("schedule", "constant") not in SCHEDULES:
-        raise SystemExit(f"schedule must be one of {', '.join(SCHEDULES)}, got {text!r}")
+    if point.get("schedule", "constant") not in FINETUNE_SCHEDULES:
+        raise SystemExit(f"schedule must be one of {', '.join(FINETUNE_SCHEDULES)}, got {text!r}")
     return point
 
 
@@ -127,7 +127,7 @@ def finetune(
     buffer = base.buffer(seed)
     algo = d3rlpy.load_learnable(str(base.path), device=defaults.device)
     schedule = full_schedule if point is None else point.get("schedule", "constant")
-    decay_steps = max(checkpoints) if schedule == "cosine" else None
+    decay_steps = decay_steps_for(schedule, max(checkpoints))
     if point is None:
         algo.configure_finetuning("full", decay_steps=decay_steps)
     else:
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument(
         "--full-schedules",
         nargs="*",
-        choices=SCHEDULES,
+        choices=FINETUNE_SCHEDULES,
         default=["constant"],
         help="learning-rate schedules of the full fine-tuning runs (none: leave them out)",
     )

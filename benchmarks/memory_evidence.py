@@ -38,7 +38,7 @@ import torch
 from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 
 from d3rlpy_dtmem.app import quickstart
-from d3rlpy_dtmem.app.jobs import FINETUNE_SCHEDULES
+from d3rlpy_dtmem.app.jobs import FINETUNE_SCHEDULES, decay_steps_for
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     quickstart_model,
@@ -138,7 +138,7 @@ def run_seed(name: str, seed: int, args, data: dict, settings: QuickstartSetting
         tuned.configure_finetuning(
             mode,
             memory_balance_weight=settings.finetune_balance_weight,
-            decay_steps=steps if settings.finetune_schedule == "cosine" else None,
+            decay_steps=decay_steps_for(settings.finetune_schedule, steps),
             **(lora if mode == "lora" else {}),
         )
         start = time.perf_counter()

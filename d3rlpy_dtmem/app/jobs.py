@@ -18,6 +18,7 @@ __all__ = [
     "TrainResult",
     "load_dtmem",
     "check_compatible",
+    "decay_steps_for",
     "evaluate_model",
     "finetune",
     "fit_steps",
@@ -27,6 +28,12 @@ __all__ = [
 TRAIN_EXPERIMENT = "train"
 # the fine-tuning rate after its warmup: held, or decayed to 0 at the last step
 FINETUNE_SCHEDULES = ("constant", "cosine")
+
+
+def decay_steps_for(schedule: str, steps: int) -> int | None:
+    """``configure_finetuning``'s ``decay_steps`` for a run of ``steps`` updates: ``steps``
+    under ``"cosine"`` (the rate reaches 0 at the last update), ``None`` (held) otherwise."""
+    return steps if schedule == "cosine" else None
 
 
 class JobError(ValueError):
@@ -220,7 +227,7 @@ def finetune(
             alpha=alpha,
             dropout=dropout,
             learning_rate=learning_rate,
-            decay_steps=steps if schedule == "cosine" else None,
+            decay_steps=decay_steps_for(schedule, steps),
         )
     counts = algo.parameter_counts()
     if echo is not None:

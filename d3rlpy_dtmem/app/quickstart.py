@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .jobs import FINETUNE_SCHEDULES
+from .jobs import FINETUNE_SCHEDULES, decay_steps_for
 
 __all__ = [
     "QuickstartSettings",
@@ -292,7 +292,7 @@ def run_quickstart(
                     alpha=settings.lora_alpha,
                     learning_rate=settings.lora_learning_rate if mode == "lora" else None,
                     memory_balance_weight=settings.finetune_balance_weight,
-                    decay_steps=steps if settings.finetune_schedule == "cosine" else None,
+                    decay_steps=decay_steps_for(settings.finetune_schedule, steps),
                 )
                 log = f"finetune-{mode}" + (f"-run{index}" if index else "")
                 seconds += train(tuned, buffer, steps, log, settings)
