@@ -24,7 +24,7 @@ import d3rlpy
 import numpy as np
 import torch
 
-from d3rlpy_dtmem.app.jobs import FINETUNE_SCHEDULES, decay_steps_for
+from d3rlpy_dtmem.app.jobs import LR_SCHEDULES, decay_steps_for
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     scripted_datasets,
@@ -61,8 +61,8 @@ def parse_point(text: str, base: dict | None = None) -> dict:
         if key not in KEYS:
             raise SystemExit(f"unknown sweep key {key!r} in {text!r}; keys: {', '.join(KEYS)}")
         point[key] = KEYS[key](value)
-    if point.get("schedule", "constant") not in FINETUNE_SCHEDULES:
-        raise SystemExit(f"schedule must be one of {', '.join(FINETUNE_SCHEDULES)}, got {text!r}")
+    if point.get("schedule", "constant") not in LR_SCHEDULES:
+        raise SystemExit(f"schedule must be one of {', '.join(LR_SCHEDULES)}, got {text!r}")
     return point
 
 
@@ -186,7 +186,7 @@ def main() -> None:
     parser.add_argument(
         "--full-schedules",
         nargs="*",
-        choices=FINETUNE_SCHEDULES,
+        choices=LR_SCHEDULES,
         default=["constant"],
         help="learning-rate schedules of the full fine-tuning runs (none: leave them out)",
     )

@@ -38,7 +38,7 @@ import torch
 from d3rlpy.torch_utility import TorchTrajectoryMiniBatch
 
 from d3rlpy_dtmem.app import quickstart
-from d3rlpy_dtmem.app.jobs import FINETUNE_SCHEDULES, decay_steps_for
+from d3rlpy_dtmem.app.jobs import LR_SCHEDULES, decay_steps_for
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     quickstart_model,
@@ -353,9 +353,15 @@ def main() -> None:
     )
     parser.add_argument(
         "--schedule",
-        choices=FINETUNE_SCHEDULES,
+        choices=LR_SCHEDULES,
         default=defaults.finetune_schedule,
         help="fine-tuning learning rate after the warmup (the demo's)",
+    )
+    parser.add_argument(
+        "--pretrain-schedule",
+        choices=LR_SCHEDULES,
+        default=defaults.pretrain_schedule,
+        help="pre-training learning rate after the warmup (the demo's)",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     args = parser.parse_args()
@@ -366,6 +372,8 @@ def main() -> None:
         eval_episodes=args.eval_episodes,
         batch_size=args.batch_size,
         balance_weight=args.balance_weight,
+        steps=args.steps,
+        pretrain_schedule=args.pretrain_schedule,
         finetune_schedule=args.schedule,
         show_progress=False,
     )

@@ -32,6 +32,7 @@ from .finetuning import Adapters
 from .impl import DTMemImpl, DTMemModules
 from .inference import ExpertReturnMixin
 from .logger_adapters import AdapterCheckpointFactory
+from .lr_schedules import with_cosine_decay
 from .nn import create_dtmem_model
 from .nn.memory import MEMORY_ADDRESSING
 from .rewards import REWARD_TRANSFORMS
@@ -54,16 +55,18 @@ DEFAULT_MEMORY_BALANCE_WEIGHT = 0.1
 AUTOCAST_DTYPES = (None, "bfloat16")
 
 
-def default_optim_factory(warmup_steps: int = 1000) -> OptimizerFactory:
+def default_optim_factory(
+    warmup_steps: int = 1000, decay_steps: int | None = None
+) -> OptimizerFactory:
     """DT-Mem's optimizer: AdamW (weight decay 1e-4 on weight matrices), grad-norm clip 1.0
-    and a linear learning-rate warmup of ``warmup_steps`` updates (none with 0)."""
-    if warmup_steps <= 0:
+    and a linear learning-rate warmup of ``warmup_steps`` updates (none with 0), after which
+    the rate is held, or, with ``decay_steps``, decays along a cosine to 0 at that update
+    (:class:`~d3rlpy_dtmem.lr_schedules.WarmupCosineSchedulerFactory`)."""
+    schedule = WarmupSchedulerFactory(warmup_steps=warmup_steps) if warmup_steps > 0 else None
+    schedule = with_cosine_decay(schedule, decay_steps)
+    if schedule is None:
         return GPTAdamWFactory(weight_decay=1e-4, clip_grad_norm=1.0)
-    return GPTAdamWFactory(
-        weight_decay=1e-4,
-        clip_grad_norm=1.0,
-        lr_scheduler_factory=WarmupSchedulerFactory(warmup_steps=warmup_steps),
-    )
+    return GPTAdamWFactory(weight_decay=1e-4, clip_grad_norm=1.0, lr_scheduler_factory=schedule)
 
 
 def _optim_field() -> OptimizerFactory:

@@ -55,3 +55,21 @@ def test_the_schedule_serialises_as_a_registered_d3rlpy_config():
     config.optim_factory.lr_scheduler_factory = WarmupCosineSchedulerFactory(7, 70)
     restored = DTMemConfig.deserialize(config.serialize())
     assert restored.optim_factory.lr_scheduler_factory == WarmupCosineSchedulerFactory(7, 70)
+
+
+def test_the_default_optimizer_and_presets_take_a_pretraining_decay():
+    from d3rlpy_dtmem.algo import default_optim_factory
+    from d3rlpy_dtmem.app.presets import preset_config
+
+    assert default_optim_factory(100).lr_scheduler_factory == WarmupSchedulerFactory(100)
+    assert default_optim_factory(100, 900).lr_scheduler_factory == (
+        WarmupCosineSchedulerFactory(100, 900)
+    )
+    assert default_optim_factory(0, 900).lr_scheduler_factory == (
+        WarmupCosineSchedulerFactory(0, 900)
+    )
+    assert default_optim_factory(0).lr_scheduler_factory is None
+    tiny = preset_config("tiny", pixel=False, decay_steps=500).optim_factory
+    assert isinstance(tiny.lr_scheduler_factory, WarmupCosineSchedulerFactory)
+    assert tiny.lr_scheduler_factory.decay_steps == 500
+    assert tiny.clip_grad_norm == 1.0

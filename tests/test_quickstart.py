@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem
-from d3rlpy_dtmem.app.quickstart import QuickstartSettings, run_quickstart
+from d3rlpy_dtmem.app.quickstart import QuickstartSettings, quickstart_model, run_quickstart
 from d3rlpy_dtmem.convert import use_minari_root
 
 
@@ -114,11 +114,21 @@ def test_quickstart_refuses_zero_finetuning_runs_before_writing(tmp_path):
     assert result.exit_code != 0 and "--finetune-runs" in result.output
 
 
-def test_quickstart_refuses_an_unknown_schedule_before_writing(tmp_path):
+@pytest.mark.parametrize("stage", ["pretrain", "finetune"])
+def test_quickstart_refuses_an_unknown_schedule_before_writing(tmp_path, stage):
     out = tmp_path / "qs"
-    with pytest.raises(ValueError, match="finetune_schedule must be one of .* got 'linear'"):
-        run_quickstart(QuickstartSettings(out=out, finetune_schedule="linear"))
+    with pytest.raises(ValueError, match=f"{stage}_schedule must be one of .* got 'linear'"):
+        run_quickstart(QuickstartSettings(out=out, **{f"{stage}_schedule": "linear"}))
     assert not out.exists()
-    args = ["quickstart", "--out", str(out), "--finetune-schedule", "linear"]
+    args = ["quickstart", "--out", str(out), f"--{stage}-schedule", "linear"]
     result = CliRunner().invoke(dtmem, args)
-    assert result.exit_code != 0 and "--finetune-schedule" in result.output
+    assert result.exit_code != 0 and f"--{stage}-schedule" in result.output
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_quickstart_models_pretrain_on_the_chosen_schedule(schedule):
+    settings = QuickstartSettings(steps=1234, pretrain_schedule=schedule)
+    for use_memory in (True, False):
+        factory = quickstart_model(use_memory, settings).config.optim_factory.lr_scheduler_factory
+        assert factory.warmup_steps == 50  # the tiny preset's warmup either way
+        assert getattr(factory, "decay_steps", None) == (1234 if schedule == "cosine" else None)

@@ -120,3 +120,34 @@ def test_cli_resume_continues_the_run(minari, tmp_path):
     result = invoke("--steps", 2 * EPOCH, "--resume", tmp_path / "nowhere")
     assert result.exit_code != 0 and "no such run folder to resume" in result.output
     assert "Traceback" not in result.output
+
+
+def test_cosine_training_decays_to_zero_resumes_on_it_and_refuses_to_pass_its_end(minari, tmp_path):
+    out = tmp_path / "run"
+    invoke = lambda *args: CliRunner().invoke(dtmem, ["train", *map(str, args)])  # noqa: E731
+    common = ("--datasets", DATASET, "--steps-per-epoch", EPOCH, "--no-tensorboard", "--schedule")
+    result = invoke(*common, "cosine", "--steps", 3 * EPOCH, "--out", out)
+    assert result.exit_code == 0, result.output
+    schedule = load_checkpoint(out / "model.d3").config.optim_factory.lr_scheduler_factory
+    assert (schedule.get_type(), schedule.warmup_steps, schedule.decay_steps) == (
+        "warmup_cosine",
+        50,
+        3 * EPOCH,
+    )
+    rates = rows(out / "logs/train/learning_rate.csv")[:, 2]
+    assert rates[2] < rates[1]  # each epoch's mean rate: the warmup alone would still rise
+
+    (out / "model.d3").unlink()
+    (out / "logs/train/model_30.d3").unlink()  # stopped after step 20 of 30
+    result = invoke(*common, "constant", "--steps", 3 * EPOCH, "--resume", out)
+    assert result.exit_code == 0, result.output  # the run's own schedule, not --schedule's
+    np.testing.assert_allclose(rows(out / "logs/train/learning_rate.csv")[:, 2], rates, rtol=1e-6)
+    result = invoke(*common, "cosine", "--steps", 4 * EPOCH, "--resume", out)
+    assert result.exit_code != 0 and "decays to 0 at step 30" in result.output
+    assert "--steps 40" in result.output and "Traceback" not in result.output
+
+
+def test_an_unknown_training_schedule_is_refused_before_writing(minari, tmp_path):
+    with pytest.raises(JobError, match="unknown schedule 'linear'"):
+        run_train(tmp_path / "run", EPOCH, schedule="linear")
+    assert not (tmp_path / "run").exists()

@@ -23,7 +23,7 @@ from ..options import (
     switch,
     with_default,
 )
-from .jobs import FINETUNE_SCHEDULES
+from .jobs import LR_SCHEDULES
 from .quickstart import QuickstartSettings
 
 __all__ = ["dtmem", "dtmem_convert"]
@@ -43,6 +43,15 @@ def _device(default: str = "cpu:0") -> Callable[[Any], Any]:
         show_default=True,
         callback=_checked_device,
         help="Torch device: cpu:0, cuda:N, mps, or auto (CUDA when present).",
+    )
+
+
+def _schedule(flag: str, default: str, what: str, end: str) -> Callable[[Any], Any]:
+    return with_default(
+        flag,
+        default,
+        f"{what} after the warmup: constant holds it, cosine decays it to 0 at {end}.",
+        click.Choice(LR_SCHEDULES),
     )
 
 
@@ -222,13 +231,7 @@ dtmem.add_command(_renamed(cartpole, "demo"), "demo")
     help="Peak learning rate of fine-tuning [default: 1e-3 for lora, the model's own "
     "rate for full-memory and full].",
 )
-@click.option(
-    "--schedule",
-    type=click.Choice(FINETUNE_SCHEDULES),
-    default="constant",
-    show_default=True,
-    help="Learning rate after the warmup: constant holds it, cosine decays it to 0 at --steps.",
-)
+@_schedule("--schedule", "constant", "Learning rate", "--steps")
 @_count("--steps", 10_000, "Gradient steps.")
 @folder_option(
     "--out",
@@ -294,6 +297,7 @@ class TargetReturn(click.ParamType):
     help="Model size: tiny (CPU) or paper (d=512, 4 layers, 1290 slots).",
 )
 @_count("--steps", 10_000, "Gradient steps.")
+@_schedule("--schedule", "constant", "Learning rate", "--steps (a resumed run keeps its own)")
 @_count(
     "--steps-per-epoch",
     1000,
@@ -466,12 +470,9 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **optio
     _QS.finetune_runs,
     "Fine-tuning runs of each kind (seeds SEED, SEED+1, ...), success pooled over them.",
 )
-@click.option(
-    "--finetune-schedule",
-    type=click.Choice(FINETUNE_SCHEDULES),
-    default=_QS.finetune_schedule,
-    show_default=True,
-    help="Fine-tuning learning rate after the warmup: constant holds it, cosine decays it to 0.",
+@_schedule("--pretrain-schedule", _QS.pretrain_schedule, "Pre-training learning rate", "--steps")
+@_schedule(
+    "--finetune-schedule", _QS.finetune_schedule, "Fine-tuning learning rate", "the last step"
 )
 @_count("--batch-size", _QS.batch_size, "Trajectories per update (pre-training, fine-tuning).")
 @_count("--eval-episodes", _QS.eval_episodes, "Evaluation episodes per seed (3 seeds) and task.")

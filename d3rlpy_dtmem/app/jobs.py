@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "FINETUNE_SCHEDULES",
+    "LR_SCHEDULES",
     "JobError",
     "EvaluateResult",
     "FinetuneResult",
@@ -26,13 +26,15 @@ __all__ = [
 ]
 
 TRAIN_EXPERIMENT = "train"
-# the fine-tuning rate after its warmup: held, or decayed to 0 at the last step
-FINETUNE_SCHEDULES = ("constant", "cosine")
+# the learning rate after its warmup: held, or decayed to 0 at the last step (training and
+# fine-tuning)
+LR_SCHEDULES = ("constant", "cosine")
 
 
 def decay_steps_for(schedule: str, steps: int) -> int | None:
-    """``configure_finetuning``'s ``decay_steps`` for a run of ``steps`` updates: ``steps``
-    under ``"cosine"`` (the rate reaches 0 at the last update), ``None`` (held) otherwise."""
+    """The ``decay_steps`` (of ``configure_finetuning``, ``preset_config``) for a run of
+    ``steps`` updates: ``steps`` under ``"cosine"`` (the rate reaches 0 at the last update),
+    ``None`` (held) otherwise."""
     return steps if schedule == "cosine" else None
 
 
@@ -205,8 +207,8 @@ def finetune(
     from .console import EpochLines
     from .resume import trim_metrics
 
-    if schedule not in FINETUNE_SCHEDULES:
-        raise JobError(f"unknown schedule {schedule!r}; choose from {FINETUNE_SCHEDULES}")
+    if schedule not in LR_SCHEDULES:
+        raise JobError(f"unknown schedule {schedule!r}; choose from {LR_SCHEDULES}")
     out = Path(out)
     run_dir = out / "logs" / f"finetune-{mode}"
     device = _checked_device(device)
@@ -284,10 +286,7 @@ def _resume_adapter(algo: Any, out: Path, run_dir: Path, steps: int) -> int:
         raise JobError(f"{path}: already trained {done} steps; --steps {steps} leaves none to do")
     decay_steps = algo.adapter_decay_steps
     if decay_steps is not None and decay_steps < steps:
-        raise JobError(
-            f"{path}: the run's learning rate decays to 0 at step {decay_steps} (cosine); "
-            f"--steps {steps} would train past it (start a new run to train longer)"
-        )
+        raise JobError(_past_decay(path, decay_steps, steps))
     return done
 
 
@@ -370,6 +369,7 @@ def _epoch_evaluation(specs: Sequence[Any], episodes: int, seed: int) -> Any:
 def _resumed_algo(out: Path, run_dir: Path, steps: int, device: str) -> tuple[Any, int]:
     """The newest checkpoint of the run in ``out``, loaded to train on, and its step."""
     from ..checkpoint import CheckpointError, load_checkpoint
+    from ..lr_schedules import WarmupCosineSchedulerFactory
     from .resume import latest_checkpoint
 
     if not out.is_dir():
@@ -384,7 +384,17 @@ def _resumed_algo(out: Path, run_dir: Path, steps: int, device: str) -> tuple[An
     done = algo.grad_step
     if done >= steps:
         raise JobError(f"{path}: already trained {done} steps; --steps {steps} leaves none to do")
+    schedule = algo.config.optim_factory.lr_scheduler_factory
+    if isinstance(schedule, WarmupCosineSchedulerFactory) and schedule.decay_steps < steps:
+        raise JobError(_past_decay(path, schedule.decay_steps, steps))
     return algo, done
+
+
+def _past_decay(path: Path, decay_steps: int, steps: int) -> str:
+    return (
+        f"{path}: the run's learning rate decays to 0 at step {decay_steps} (cosine); "
+        f"--steps {steps} would train past it (start a new run to train longer)"
+    )
 
 
 def train(
@@ -395,6 +405,7 @@ def train(
     steps: int = 10_000,
     steps_per_epoch: int = 1000,
     use_memory: bool = True,
+    schedule: str = "constant",
     memory_scope: str = "window",
     memory_segments: int = 4,
     eval_envs: Sequence[str] = (),
@@ -424,6 +435,10 @@ def train(
     checkpoint are dropped. Batches are drawn with ``seed`` plus the steps done (the sampler's
     state is not saved), so they differ from those an uninterrupted run would have drawn.
 
+    ``schedule``: the learning rate after the preset's warmup, ``"constant"`` (held) or
+    ``"cosine"`` (decays to 0 at ``steps``; a resumed run keeps its own schedule and may not
+    train past its end).
+
     ``memory_scope="episode"`` carries the memory across the windows of an episode, trained
     on runs of ``memory_segments`` windows (and, by the config's default for that scope,
     without the balance loss, which works against carrying; ``docs/memory.md``).
@@ -439,6 +454,8 @@ def train(
     from .presets import preset_config
     from .resume import latest_checkpoint, trim_metrics
 
+    if schedule not in LR_SCHEDULES:
+        raise JobError(f"unknown schedule {schedule!r}; choose from {LR_SCHEDULES}")
     out = Path(out)
     run_dir, model_path = out / "logs" / TRAIN_EXPERIMENT, out / "model.d3"
     device = _checked_device(device)
@@ -467,7 +484,13 @@ def train(
             scope: dict[str, Any] = dict(memory_scope=memory_scope)
             if memory_scope == "episode":
                 scope.update(memory_segments=memory_segments)
-            config = preset_config(preset, pixel=len(shape) == 3, use_memory=use_memory, **scope)
+            config = preset_config(
+                preset,
+                pixel=len(shape) == 3,
+                use_memory=use_memory,
+                decay_steps=decay_steps_for(schedule, steps),
+                **scope,
+            )
         except ValueError as error:
             raise JobError(str(error)) from None
         algo = config.create(device=device)

@@ -57,7 +57,12 @@ def _settings(preset: str) -> dict[str, Any]:
 
 
 def preset_config(
-    preset: str, *, pixel: bool, use_memory: bool = True, **overrides: Any
+    preset: str,
+    *,
+    pixel: bool,
+    use_memory: bool = True,
+    decay_steps: int | None = None,
+    **overrides: Any,
 ) -> DTMemConfig:
     """The :class:`~d3rlpy_dtmem.DTMemConfig` of a named preset.
 
@@ -66,6 +71,8 @@ def preset_config(
         pixel: image observations (pixel encoder and ``PixelObservationScaler``) instead of
             vectors.
         use_memory: ``False`` gives the same model without working memory (the ablation).
+        decay_steps: after the preset's warmup, decay the learning rate along a cosine to 0
+            at this update (``None``: hold it).
         overrides: any other ``DTMemConfig`` field, applied last.
 
     Returns:
@@ -83,7 +90,7 @@ def preset_config(
         encoder_factory=_encoder(preset, pixel),
         observation_scaler=PixelObservationScaler() if pixel else None,
         use_memory=use_memory,
-        optim_factory=default_optim_factory(warmup_steps),
+        optim_factory=default_optim_factory(warmup_steps, decay_steps),
     )
     params.update(overrides)
     return DTMemConfig(**params)
