@@ -7,7 +7,8 @@ balance-loss weight, steps) and evaluates held-out success on every base (the qu
 evaluation seeds x episodes). Every point runs once per fine-tuning seed (``--seeds``) on
 every base; a run's initialisation and batch order depend on its seed alone. Each point is
 reported per base and seed and pooled, with a 95% bootstrap interval stratified over bases,
-next to full fine-tuning of the same bases on the same data (the quickstart's reference).
+next to full fine-tuning of the same bases on the same data (the quickstart's reference),
+with each run's fit: its mean action loss over its last 100 updates.
 
     for s in 0 1 2; do dtmem quickstart --seed $s --out runs/qs_seed$s; done
     python benchmarks/lora_sweep.py --from runs/qs_seed0 runs/qs_seed1 runs/qs_seed2
@@ -121,7 +122,9 @@ def finetune(
 ) -> dict[int, np.ndarray]:
     """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``, its rate
     ``full_schedule``) with training seed ``seed``; the held-out successes after each of
-    ``checkpoints`` updates. A cosine schedule decays to 0 at the last checkpoint."""
+    ``checkpoints`` updates, and (under ``("fit", steps)``) the mean action loss of the
+    last ``FIT_WINDOW`` updates before each: how well the adapter fits the held-out data. A
+    cosine schedule decays to 0 at the last checkpoint."""
     defaults = base.settings
     d3rlpy.seed(seed)
     buffer = base.buffer(seed)
@@ -142,14 +145,19 @@ def finetune(
             decay_steps=decay_steps,
         )
     config = algo.config
-    results, done = {}, 0
+    results: dict = {}
+    losses: list[float] = []
     for steps in checkpoints:
-        for _ in range(steps - done):
-            algo.update(buffer.sample_trajectory_batch(config.batch_size, config.context_size))
-        done = steps
+        while len(losses) < steps:
+            batch = buffer.sample_trajectory_batch(config.batch_size, config.context_size)
+            losses.append(algo.update(batch)["action_loss"])
         results[steps] = base.success(algo)
+        results[("fit", steps)] = float(np.mean(losses[-FIT_WINDOW:]))
     results["trainable"] = algo.parameter_counts()["trainable"]
     return results
+
+
+FIT_WINDOW = 100  # updates whose action loss gives a run's fit
 
 
 def summarize(per_base: list[np.ndarray]) -> dict:
@@ -215,6 +223,7 @@ def main() -> None:
         for steps in checkpoints:
             summary = summarize([np.concatenate([r[steps] for r in base]) for base in runs])
             summary["per_run"] = [[float(r[steps].mean()) for r in base] for base in runs]
+            summary["fit_loss"] = [[r[("fit", steps)] for r in base] for base in runs]
             row = {"setting": label(point, full_schedule), "steps": steps, **summary}
             row["trainable"] = runs[0][0]["trainable"]
             rows.append(row)
@@ -224,6 +233,7 @@ def main() -> None:
             print(
                 f"{row['setting']:<62} steps {steps:>5}  success {summary['point']:.2f} "
                 f"[{summary['low']:.2f}, {summary['high']:.2f}]  per base (seeds) {per_base}  "
+                f"fit loss {np.mean(summary['fit_loss']):.4f}  "
                 f"trainable {row['trainable']:,}  ({time.perf_counter() - started:.0f} s)",
                 flush=True,
             )
