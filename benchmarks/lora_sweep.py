@@ -42,6 +42,7 @@ TARGETS = {
     "memory+heads": r"(.*\.)?(memory\.(address_query|address_key|write_query|write_key|value|out)"
     r"|heads\.\w+\.(hidden|output))",
 }
+FIT_WINDOW = 100  # updates whose action loss gives a run's fit
 KEYS = {
     "lr": float,
     "rank": int,
@@ -119,10 +120,10 @@ def finetune(
     checkpoints: list[int],
     seed: int,
     full_schedule: str = "constant",
-) -> dict[int, np.ndarray]:
+) -> dict:
     """Fine-tunes ``base`` (LoRA at ``point``; full fine-tuning for ``None``, its rate
     ``full_schedule``) with training seed ``seed``; the held-out successes after each of
-    ``checkpoints`` updates, and (under ``("fit", steps)``) the mean action loss of the
+    ``checkpoints`` updates, and (under ``"fit"``, by updates) the mean action loss of the
     last ``FIT_WINDOW`` updates before each: how well the adapter fits the held-out data. A
     cosine schedule decays to 0 at the last checkpoint."""
     defaults = base.settings
@@ -145,19 +146,16 @@ def finetune(
             decay_steps=decay_steps,
         )
     config = algo.config
-    results: dict = {}
+    results: dict = {"fit": {}}
     losses: list[float] = []
     for steps in checkpoints:
         while len(losses) < steps:
             batch = buffer.sample_trajectory_batch(config.batch_size, config.context_size)
             losses.append(algo.update(batch)["action_loss"])
         results[steps] = base.success(algo)
-        results[("fit", steps)] = float(np.mean(losses[-FIT_WINDOW:]))
+        results["fit"][steps] = float(np.mean(losses[-FIT_WINDOW:]))
     results["trainable"] = algo.parameter_counts()["trainable"]
     return results
-
-
-FIT_WINDOW = 100  # updates whose action loss gives a run's fit
 
 
 def summarize(per_base: list[np.ndarray]) -> dict:
@@ -223,7 +221,7 @@ def main() -> None:
         for steps in checkpoints:
             summary = summarize([np.concatenate([r[steps] for r in base]) for base in runs])
             summary["per_run"] = [[float(r[steps].mean()) for r in base] for base in runs]
-            summary["fit_loss"] = [[r[("fit", steps)] for r in base] for base in runs]
+            summary["fit_loss"] = [[r["fit"][steps] for r in base] for base in runs]
             row = {"setting": label(point, full_schedule), "steps": steps, **summary}
             row["trainable"] = runs[0][0]["trainable"]
             rows.append(row)

@@ -73,3 +73,12 @@ def test_the_default_optimizer_and_presets_take_a_pretraining_decay():
     assert isinstance(tiny.lr_scheduler_factory, WarmupCosineSchedulerFactory)
     assert tiny.lr_scheduler_factory.decay_steps == 500
     assert tiny.clip_grad_norm == 1.0
+
+
+def test_a_schedule_name_maps_to_decay_steps_and_unknown_names_are_refused():
+    from d3rlpy_dtmem.app.jobs import decay_steps_for
+
+    assert decay_steps_for("cosine", 300) == 300
+    assert decay_steps_for("constant", 300) is None
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        decay_steps_for("linear", 300)

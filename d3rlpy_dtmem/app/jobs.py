@@ -34,8 +34,18 @@ LR_SCHEDULES = ("constant", "cosine")
 def decay_steps_for(schedule: str, steps: int) -> int | None:
     """The ``decay_steps`` (of ``configure_finetuning``, ``preset_config``) for a run of
     ``steps`` updates: ``steps`` under ``"cosine"`` (the rate reaches 0 at the last update),
-    ``None`` (held) otherwise."""
+    ``None`` (held) under ``"constant"``; any other name is refused."""
+    if schedule not in LR_SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; choose from {LR_SCHEDULES}")
     return steps if schedule == "cosine" else None
+
+
+def _checked_schedule(schedule: str) -> None:
+    """Refuses an unknown schedule before a job writes anything."""
+    try:
+        decay_steps_for(schedule, 1)
+    except ValueError as error:
+        raise JobError(str(error)) from None
 
 
 class JobError(ValueError):
@@ -207,8 +217,7 @@ def finetune(
     from .console import EpochLines
     from .resume import trim_metrics
 
-    if schedule not in LR_SCHEDULES:
-        raise JobError(f"unknown schedule {schedule!r}; choose from {LR_SCHEDULES}")
+    _checked_schedule(schedule)
     out = Path(out)
     run_dir = out / "logs" / f"finetune-{mode}"
     device = _checked_device(device)
@@ -454,8 +463,7 @@ def train(
     from .presets import preset_config
     from .resume import latest_checkpoint, trim_metrics
 
-    if schedule not in LR_SCHEDULES:
-        raise JobError(f"unknown schedule {schedule!r}; choose from {LR_SCHEDULES}")
+    _checked_schedule(schedule)
     out = Path(out)
     run_dir, model_path = out / "logs" / TRAIN_EXPERIMENT, out / "model.d3"
     device = _checked_device(device)
