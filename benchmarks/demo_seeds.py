@@ -5,8 +5,9 @@ from seed to seed (docs/results.md). This runs the whole quickstart for every se
 ``--seeds`` under each variant of ``--vary`` (``field=value`` pairs of
 ``QuickstartSettings``, comma-separated; ``default`` for the defaults), then reports per
 variant the mean over seeds, with a 95% bootstrap interval over seeds, of DT-Mem's and the
-no-memory model's training-task success, LoRA's and full fine-tuning's held-out success,
-and on how many seeds each of the demo's targets holds (``<out>/summary.json``, and a plot,
+no-memory model's training-task success, LoRA's and full fine-tuning's held-out success and
+the paired differences (DT-Mem - no memory, LoRA - full FT), and on how many seeds each of
+the demo's targets holds (and all four) (``<out>/summary.json``, and a plot,
 ``<out>/demo_seeds.png``):
 
 * DT-Mem's mean training-task success >= 0.5;
@@ -30,17 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from d3rlpy_dtmem.app.console import route_d3rlpy_log
+from d3rlpy_dtmem.app.demo_targets import MEASURES, TARGET_NAMES, check_targets, demo_measures
 from d3rlpy_dtmem.app.quickstart import QuickstartSettings, run_quickstart
 from d3rlpy_dtmem.evaluation.aggregate import stratified_bootstrap_ci
-
-# what the demo promises (issue text and docs/results.md)
-TARGETS = {
-    "DT-Mem train >= 0.5": lambda r: r["DT-Mem train"] >= 0.5,
-    "DT-Mem >= no memory - 0.05": lambda r: r["DT-Mem train"] >= r["no memory train"] - 0.05,
-    "LoRA > 0": lambda r: r["LoRA"] > 0,
-    "LoRA >= full FT / 2": lambda r: r["LoRA"] >= r["full FT"] / 2,
-}
-MEASURES = ("DT-Mem train", "no memory train", "LoRA", "full FT")
 
 
 def parse_variant(text: str) -> dict:
@@ -61,19 +54,7 @@ def parse_variant(text: str) -> dict:
 
 def summarize_run(results: Path) -> dict:
     """One run's measures: mean success per (model, stage) over its tasks."""
-    rows = json.loads(results.read_text())["rows"]
-
-    def mean(model: str, stage: str) -> float:
-        return float(
-            np.mean([r["success"] for r in rows if (r["model"], r["stage"]) == (model, stage)])
-        )
-
-    return {
-        "DT-Mem train": mean("DT-Mem", "pretrain"),
-        "no memory train": mean("no memory", "pretrain"),
-        "LoRA": mean("DT-Mem", "LoRA"),
-        "full FT": mean("DT-Mem", "full FT"),
-    }
+    return demo_measures(json.loads(results.read_text())["rows"])
 
 
 def run(variant: str, overrides: dict, seed: int, out: Path) -> dict:
@@ -89,18 +70,31 @@ def run(variant: str, overrides: dict, seed: int, out: Path) -> dict:
     return summarize_run(results)
 
 
+# paired differences over seeds: (name, measure, measure it is compared with)
+DIFFERENCES = (
+    ("DT-Mem - no memory train", "DT-Mem train", "no memory train"),
+    ("LoRA - full FT", "LoRA", "full FT"),
+)
+
+
 def summarize(runs: list[dict]) -> dict:
-    """Mean of every measure over seeds with its bootstrap interval, and target counts."""
+    """Mean of every measure, and of the paired differences, over seeds with its bootstrap
+    interval; on how many seeds each target holds, and all of them."""
     summary = {}
-    for measure in MEASURES:
-        values = np.array([r[measure] for r in runs])
+    rows = {measure: [r[measure] for r in runs] for measure in MEASURES}
+    for name, left, right in DIFFERENCES:
+        rows[name] = [r[left] - r[right] for r in runs]
+    for measure, values in rows.items():
+        values = np.array(values)
         interval = stratified_bootstrap_ci(values, "mean")
         summary[measure] = {
             "mean": interval.point,
             "ci": [interval.low, interval.high],
             "runs": values.tolist(),
         }
-    summary["targets"] = {name: int(sum(check(r) for r in runs)) for name, check in TARGETS.items()}
+    met = [[check.met for check in check_targets(r)] for r in runs]  # (runs, targets)
+    summary["targets"] = dict(zip(TARGET_NAMES, np.sum(met, axis=0).tolist(), strict=True))
+    summary["targets"]["all four"] = int(np.all(met, axis=1).sum())
     return summary
 
 
@@ -143,13 +137,13 @@ def main() -> None:
         runs = [run(text, overrides, seed, args.out) for seed in args.seeds]
         report[text] = summarize(runs) | {"seeds": args.seeds}
         print(f"{text}  ({len(runs)} seeds)")
-        for measure in MEASURES:
+        for measure in [*MEASURES, *(name for name, _, _ in DIFFERENCES)]:
             entry = report[text][measure]
-            each = "/".join(f"{v:.2f}" for v in entry["runs"])
-            print(
-                f"  {measure:16s} {entry['mean']:.2f} "
-                f"[{entry['ci'][0]:.2f}, {entry['ci'][1]:.2f}]  {each}"
-            )
+            sign = "+" if measure not in MEASURES else ""  # differences carry their sign
+            each = "/".join(f"{v:{sign}.2f}" for v in entry["runs"])
+            low, high = entry["ci"]
+            interval = f"[{low:{sign}.2f}, {high:{sign}.2f}]"
+            print(f"  {measure:24s} {entry['mean']:{sign}.2f} {interval}  {each}")
         for name, count in report[text]["targets"].items():
             print(f"  {name:28s} {count}/{len(runs)} seeds")
     (args.out / "summary.json").write_text(json.dumps(report, indent=2))

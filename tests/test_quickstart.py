@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem
+from d3rlpy_dtmem.app.demo_targets import check_targets, demo_measures
 from d3rlpy_dtmem.app.quickstart import QuickstartSettings, quickstart_model, run_quickstart
 from d3rlpy_dtmem.convert import use_minari_root
 
@@ -67,6 +68,14 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
         assert row["success"] == task["score"]["point"]
         assert row["ci"][0] <= row["success"] <= row["ci"][1]
         assert 0 < row["trainable_parameters"] <= row["total_parameters"]
+    # the demo's targets, checked on this run's rows, in the report and the output
+    assert "## The demo's targets in this run" in report
+    for check in check_targets(demo_measures(rows)):
+        (line,) = [line for line in report.splitlines() if line.startswith(f"| {check.name} |")]
+        met = "yes" if check.met else "no"
+        assert f"| {check.value:.3f} | {check.needed:.3f} | {met} |" in line
+        assert line.endswith("] |"), line  # with the margin's interval
+        assert f"  {check.name}: {check.value:.3f} (needed {check.needed:.3f})" in result.output
     lora = rows[6]
     assert lora["trainable_parameters"] < 0.05 * lora["total_parameters"]
     assert rows[7]["trainable_parameters"] == rows[7]["total_parameters"]

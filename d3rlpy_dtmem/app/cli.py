@@ -500,6 +500,9 @@ def quickstart(
     click.echo("")
     for line in format_rows(result["rows"]):
         click.echo(line)
+    click.echo("\nthe demo's targets in this run (margin, 95% CI over episodes):")
+    for check in result["targets"]:
+        click.echo(f"  {check.describe()}")
     click.echo(f"\nreport: {result['files']['report']}")
     click.echo(f"TensorBoard: tensorboard --logdir {Path(out) / 'logs'}")
 
