@@ -16,12 +16,13 @@ straddles 0 says the run cannot tell whether the target holds.
 
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..evaluation.aggregate import Interval, stratified_bootstrap_ci
+if TYPE_CHECKING:  # the CLI imports this module: it stays free of torch and d3rlpy
+    from ..evaluation.aggregate import Interval
 
 __all__ = [
     "MEASURES",
@@ -86,7 +87,7 @@ class TargetCheck:
     value: float
     needed: float
     met: bool
-    margin: Interval | None = None
+    margin: "Interval | None" = None
 
     def describe(self) -> str:
         """One line: ``name: value (needed n) met|missed, margin m [low, high]``."""
@@ -120,6 +121,8 @@ def check_targets(
     """Every target on one run's ``measures`` (:func:`demo_measures`); with ``episodes``
     (measure -> (episodes, tasks) success matrix, rows paired across measures), each margin's
     95% interval too."""
+    from ..evaluation.aggregate import stratified_bootstrap_ci
+
     checks = []
     for target in _TARGETS:
         value, needed = measures[target.measure], target.needed(measures)
@@ -147,5 +150,5 @@ def format_targets(checks: Sequence[TargetCheck]) -> list[str]:
     return lines
 
 
-def _interval(margin: Interval) -> str:
+def _interval(margin: "Interval") -> str:
     return f"[{margin.low:+.3f}, {margin.high:+.3f}]"
