@@ -7,7 +7,9 @@ their last few checkpoints, on the training tasks.
 network's parameters; nothing is trained) and evaluates the average on the run's training
 tasks with the quickstart's own evaluation (same seeds, episodes and per-task target
 returns). With ``--each``, every single checkpoint is evaluated as well. The last checkpoint's
-success is read from the run's ``results.json`` (the model the demo evaluated). Reports per
+success is read from the run's ``results.json`` (the model the demo evaluated).
+``dtmem quickstart --average-checkpoints N`` does the same averaging during the run
+(:class:`d3rlpy_dtmem.averaging.LastCheckpointsAverage`). Reports per
 run and the mean over runs with a 95% bootstrap interval, for both models, and on how many
 runs the demo's two pre-training targets hold.
 
@@ -21,7 +23,6 @@ from pathlib import Path
 
 import d3rlpy
 import numpy as np
-import torch
 
 from d3rlpy_dtmem.app.demo_targets import check_targets
 from d3rlpy_dtmem.app.quickstart import (
@@ -30,6 +31,7 @@ from d3rlpy_dtmem.app.quickstart import (
     success_rate,
     target_returns,
 )
+from d3rlpy_dtmem.averaging import mean_state
 from d3rlpy_dtmem.convert import use_minari_root
 from d3rlpy_dtmem.data import load_minari
 from d3rlpy_dtmem.evaluation.aggregate import stratified_bootstrap_ci
@@ -41,13 +43,7 @@ def averaged(paths: list[Path]) -> object:
     """The learnable of ``paths[-1]`` with the uniform average of all their weights."""
     algos = [d3rlpy.load_learnable(str(path)) for path in paths]
     states = [algo.impl.modules.model.state_dict() for algo in algos]
-    mean = {
-        name: torch.stack([state[name] for state in states]).mean(dim=0)
-        if value.is_floating_point()
-        else value
-        for name, value in states[-1].items()
-    }
-    algos[-1].impl.modules.model.load_state_dict(mean)
+    algos[-1].impl.modules.model.load_state_dict(mean_state(states))
     return algos[-1]
 
 

@@ -7,6 +7,7 @@ import d3rlpy
 import minari
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from d3rlpy_dtmem.app.cli import dtmem
@@ -99,7 +100,7 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
     # rows pool the episodes of both (their seeds), the other rows are unchanged
     datasets = sorted(p.name for p in (out / "minari" / "quickstart").iterdir())
     stamp = {p: p.stat().st_mtime_ns for p in (out / "minari").rglob("*.hdf5")}
-    rerun = CliRunner().invoke(dtmem, [*args, "--finetune-runs", "2"])
+    rerun = CliRunner().invoke(dtmem, [*args, "--finetune-runs", "2", "--average-checkpoints", "2"])
     assert rerun.exit_code == 0, rerun.output
     assert "(2 runs each)" in rerun.output
     assert sorted(p.name for p in (out / "minari" / "quickstart").iterdir()) == datasets
@@ -112,15 +113,26 @@ def test_quickstart_runs_and_writes_its_report(tmp_path):
     for kind in ("lora", "full"):
         assert (out / "logs" / f"finetune-{kind}-run1" / "loss.csv").is_file()
     assert "2 runs of each, their episodes pooled" in (out / "report.md").read_text()
+    # pre-training ended with the mean of the weights after its last 2 epochs (of 1 update)
+    assert "the mean of the weights of its last 2 epochs" in (out / "report.md").read_text()
+    base = d3rlpy.load_learnable(str(out / "dtmem_pretrained.d3")).impl.modules.model
+    logs = out / "logs" / "pretrain-dtmem"
+    last = [d3rlpy.load_learnable(str(logs / f"model_{s}.d3")).impl.modules.model for s in (9, 10)]
+    for name, value in base.state_dict().items():
+        if value.is_floating_point():
+            expected = (last[0].state_dict()[name] + last[1].state_dict()[name]) / 2
+            assert torch.allclose(value, expected), name
 
 
-def test_quickstart_refuses_zero_finetuning_runs_before_writing(tmp_path):
+@pytest.mark.parametrize("field", ["finetune_runs", "average_checkpoints"])
+def test_quickstart_refuses_zero_counts_before_writing(tmp_path, field):
     out = tmp_path / "qs"
-    with pytest.raises(ValueError, match="finetune_runs must be at least 1, got 0"):
-        run_quickstart(QuickstartSettings(out=out, finetune_runs=0))
+    with pytest.raises(ValueError, match=f"{field} must be at least 1, got 0"):
+        run_quickstart(QuickstartSettings(out=out, **{field: 0}))
     assert not out.exists()
-    result = CliRunner().invoke(dtmem, ["quickstart", "--out", str(out), "--finetune-runs", "0"])
-    assert result.exit_code != 0 and "--finetune-runs" in result.output
+    flag = "--" + field.replace("_", "-")
+    result = CliRunner().invoke(dtmem, ["quickstart", "--out", str(out), flag, "0"])
+    assert result.exit_code != 0 and flag in result.output
 
 
 @pytest.mark.parametrize("stage", ["pretrain", "finetune"])

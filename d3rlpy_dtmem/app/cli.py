@@ -471,6 +471,11 @@ def evaluate(model: str, envs: tuple[str, ...], out: str, verbose: bool, **optio
     "Fine-tuning runs of each kind (seeds SEED, SEED+1, ...), success pooled over them.",
 )
 @_schedule("--pretrain-schedule", _QS.pretrain_schedule, "Pre-training learning rate", "--steps")
+@_count(
+    "--average-checkpoints",
+    _QS.average_checkpoints,
+    "Pre-training ends with the mean of the weights after its last N epochs (of ten).",
+)
 @_schedule(
     "--finetune-schedule", _QS.finetune_schedule, "Fine-tuning learning rate", "the last step"
 )

@@ -143,12 +143,14 @@ def fit_steps(
     show_progress: bool,
     epochs_done: int = 0,
     steps_done: int = 0,
+    callback: Callable[[Any, int, int], None] | None = None,
 ) -> None:
     """``algo.fit`` for exactly ``steps`` updates in epochs of ``steps_per_epoch``.
 
     d3rlpy's ``fit`` runs whole epochs only; a remainder runs as one shorter last epoch,
     logged and checkpointed after the others (``epochs_done`` / ``steps_done``: what an
-    earlier run of the same experiment logged).
+    earlier run of the same experiment logged). ``callback`` is ``fit``'s, called after
+    every update.
     """
     from .resume import StepOffsetAdapterFactory
 
@@ -168,6 +170,7 @@ def fit_steps(
             with_timestamp=False,
             logger_adapter=offset_logger,
             show_progress=show_progress,
+            callback=callback,
         )
         epochs_done += part_steps // epoch_steps
         steps_done += part_steps
