@@ -24,7 +24,7 @@ from pathlib import Path
 import d3rlpy
 import numpy as np
 
-from d3rlpy_dtmem.app.demo_targets import check_targets
+from d3rlpy_dtmem.app.demo_targets import check_targets, demo_measures
 from d3rlpy_dtmem.app.quickstart import (
     QuickstartSettings,
     scripted_datasets,
@@ -54,11 +54,10 @@ def evaluate_run(run: Path, steps: list[int], each: bool) -> dict:
     with use_minari_root(run / "minari"):
         buffer = load_minari(scripted_datasets(settings.tasks, settings.episodes, settings))
     targets = target_returns(buffer, settings.tasks)
-    rows = json.loads((run / "results.json").read_text())["rows"]
+    last = demo_measures(json.loads((run / "results.json").read_text())["rows"])
     found: dict = {}
     for model, slug in MODELS.items():
-        last = [r["success"] for r in rows if (r["model"], r["stage"]) == (model, "pretrain")]
-        found[f"{model} last"] = float(np.mean(last))
+        found[f"{model} last"] = last[f"{model} train"]
         paths = [run / "logs" / f"pretrain-{slug}" / f"model_{step}.d3" for step in steps]
         candidates = {"average": lambda paths=paths: averaged(paths)}
         if each:

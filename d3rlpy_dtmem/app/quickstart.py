@@ -395,12 +395,11 @@ def _report(
     files["summary"] = out / "summary.json"
     with atomic_path(files["summary"]) as path:
         path.write_text(json.dumps(summary, indent=2) + "\n")
+    result_rows = [result_row(row) for row in rows]
     files["results"] = out / "results.json"
     with atomic_path(files["results"]) as path:
-        path.write_text(json.dumps({"rows": [result_row(row) for row in rows]}, indent=2) + "\n")
-    checks = check_targets(
-        demo_measures([result_row(row) for row in rows]), episodes, seed=settings.seed
-    )
+        path.write_text(json.dumps({"rows": result_rows}, indent=2) + "\n")
+    checks = check_targets(demo_measures(result_rows), episodes, seed=settings.seed)
     files["report"] = out / "report.md"
     with atomic_path(files["report"]) as path:
         path.write_text(_markdown(rows, checks, settings, targets))
