@@ -85,6 +85,19 @@ def averaged_from(algos: list) -> object:
     return algos[-1]
 
 
+def checkpoint_success(
+    label: str, paths: list[Path], load, steps: list[int], each: bool, tasks, targets, settings
+) -> dict:
+    """``{"<label> average": ..., "<label> <step>": ...}``: mean success over ``tasks`` of
+    the averaged checkpoints ``paths`` (and, with ``each``, of every one)."""
+    found = {}
+    for name, make in candidates(paths, load, steps, each).items():
+        algo = make()
+        rates = [success_rate(algo, task, targets[task], settings).success_rate for task in tasks]
+        found[f"{label} {name}"] = float(np.mean(rates))
+    return found
+
+
 def evaluate_finetuned(run: Path, lora_steps: list[int], full_steps: list[int], each: bool):
     """Held-out success of the run's LoRA and full fine-tuning: last, average, each."""
     settings = run_settings(run)
@@ -109,13 +122,11 @@ def evaluate_finetuned(run: Path, lora_steps: list[int], full_steps: list[int], 
     found: dict = {}
     for stage, (paths, load, steps) in loaders.items():
         found[f"{stage} last"] = last[stage]
-        for name, make in candidates(paths, load, steps, each).items():
-            algo = make()
-            rates = [
-                success_rate(algo, task, targets[task], settings).success_rate
-                for task in settings.test_tasks
-            ]
-            found[f"{stage} {name}"] = float(np.mean(rates))
+        found.update(
+            checkpoint_success(
+                stage, paths, load, steps, each, settings.test_tasks, targets, settings
+            )
+        )
     return found
 
 
@@ -130,13 +141,11 @@ def evaluate_run(run: Path, steps: list[int], each: bool) -> dict:
     for model, slug in MODELS.items():
         found[f"{model} last"] = last[f"{model} train"]
         paths = [run / "logs" / f"pretrain-{slug}" / f"model_{step}.d3" for step in steps]
-        for name, make in candidates(paths, load_learnable, steps, each).items():
-            algo = make()
-            rates = [
-                success_rate(algo, task, targets[task], settings).success_rate
-                for task in settings.tasks
-            ]
-            found[f"{model} {name}"] = float(np.mean(rates))
+        found.update(
+            checkpoint_success(
+                model, paths, load_learnable, steps, each, settings.tasks, targets, settings
+            )
+        )
     return found
 
 
